@@ -1,0 +1,1 @@
+//! TODO(jwt): being written

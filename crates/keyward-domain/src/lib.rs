@@ -1,0 +1,22 @@
+//! Keyward's domain model: the types and rules of environments, client apps, roles,
+//! permissions and admin users, and the lifecycle decisions made on them.
+//!
+//! Architecture invariant: this crate does no I/O, reads no clock and draws no
+//! randomness; it compiles without diesel, actix or tokio. Time comes in as a
+//! parameter, and every validated type can only be built through its constructor.
+
+mod admin;
+mod app;
+mod environment;
+mod error;
+mod page;
+mod permission;
+mod role;
+
+pub use admin::{AdminId, AdminRole, AdminUser, Password, Username};
+pub use app::{AppId, AppName, AppStatus, ClientApp, ClientId, Quota};
+pub use environment::{Environment, EnvironmentId, EnvironmentName, EnvironmentSlug};
+pub use error::ValidationError;
+pub use page::{Cursor, Page, PageLimit, SortOrder};
+pub use permission::{Grants, Permission, RESERVED_RESOURCES};
+pub use role::{BuiltinRole, Role, RoleId, RoleName};

@@ -1,0 +1,257 @@
+//! Permissions (`resource:action`, `resource:*`) and the grants a principal holds.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ValidationError;
+
+/// The resources Keyward itself owns. Granting one of their permissions to someone
+/// needs that permission yourself (no escalation); see docs/ACCESS-CONTROL.md.
+pub const RESERVED_RESOURCES: &[&str] = &[
+    "admins",
+    "api_keys",
+    "client_apps",
+    "environments",
+    "keys",
+    "roles",
+    "tokens",
+];
+
+/// A permission `resource:action`, or `resource:*` for every action on a resource.
+///
+/// Parsed once at the edge: each part matches `[a-z][a-z0-9_.-]{0,63}`; the action may
+/// also be `*`. Anything else (no colon, two colons, upper case, spaces, empty parts)
+/// is refused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission {
+    resource: String,
+    action: Option<String>,
+}
+
+fn valid_part(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_lowercase()
+        && bytes[1..].iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
+}
+
+impl Permission {
+    /// Parses `resource:action` or `resource:*`.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let refuse = |why: &str| {
+            ValidationError::new(
+                "permission",
+                format!("`{text}` is not a permission: {why} (expected `resource:action`, lower case)"),
+            )
+        };
+        let (resource, action) = text.split_once(':').ok_or_else(|| refuse("no `:`"))?;
+        if action.contains(':') {
+            return Err(refuse("more than one `:`"));
+        }
+        if !valid_part(resource) {
+            return Err(refuse("invalid resource"));
+        }
+        let action = if action == "*" {
+            None
+        } else if valid_part(action) {
+            Some(action.to_owned())
+        } else {
+            return Err(refuse("invalid action"));
+        };
+        Ok(Self {
+            resource: resource.to_owned(),
+            action,
+        })
+    }
+
+    /// The resource part (`orders` in `orders:read`).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The action part, `None` for the wildcard `*`.
+    pub fn action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
+
+    /// Whether holding `self` grants `required`: equal, or `self` is `resource:*` on
+    /// the same resource. A required wildcard is granted only by the wildcard.
+    pub fn grants(&self, required: &Permission) -> bool {
+        self.resource == required.resource
+            && (self.action.is_none() || self.action == required.action)
+    }
+
+    /// Whether this permission is on one of Keyward's own resources.
+    pub fn is_reserved(&self) -> bool {
+        RESERVED_RESOURCES.contains(&self.resource.as_str())
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.action {
+            Some(action) => write!(f, "{}:{}", self.resource, action),
+            None => write!(f, "{}:*", self.resource),
+        }
+    }
+}
+
+impl FromStr for Permission {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// What a principal is allowed: every permission (`all`, the Super Admin role), or a
+/// set of permissions. The union of a principal's roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    all: bool,
+    permissions: BTreeSet<Permission>,
+}
+
+/// How "every permission" is written where a list of permissions is shown.
+const ALL_TEXT: &str = "*:*";
+
+impl Grants {
+    /// No permission at all.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Every permission.
+    pub fn all() -> Self {
+        Self {
+            all: true,
+            permissions: BTreeSet::new(),
+        }
+    }
+
+    /// Exactly these permissions.
+    pub fn from_permissions(permissions: impl IntoIterator<Item = Permission>) -> Self {
+        Self {
+            all: false,
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+
+    /// Whether these grants hold every permission.
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
+    /// The explicit permissions (empty when `is_all`).
+    pub fn permissions(&self) -> impl Iterator<Item = &Permission> {
+        self.permissions.iter()
+    }
+
+    /// Adds another grant set (role union).
+    pub fn extend(&mut self, other: &Grants) {
+        self.all |= other.all;
+        if !self.all {
+            self.permissions.extend(other.permissions.iter().cloned());
+        } else {
+            self.permissions.clear();
+        }
+    }
+
+    /// Whether these grants allow `required`.
+    pub fn allows(&self, required: &Permission) -> bool {
+        self.all || self.permissions.iter().any(|p| p.grants(required))
+    }
+
+    /// Whether every permission in `other` is allowed by `self`.
+    pub fn covers(&self, other: &Grants) -> bool {
+        if self.all {
+            return true;
+        }
+        !other.all && other.permissions.iter().all(|p| self.allows(p))
+    }
+
+    /// Whether `self` covers the reserved (Keyward-management) part of `other`: the
+    /// rule that stops a principal from granting more management power than it has.
+    pub fn covers_reserved_of(&self, other: &Grants) -> bool {
+        if self.all {
+            return true;
+        }
+        !other.all
+            && other
+                .permissions
+                .iter()
+                .filter(|p| p.is_reserved())
+                .all(|p| self.allows(p))
+    }
+
+    /// The permissions as strings, sorted; every permission is shown as `*:*`.
+    pub fn to_strings(&self) -> Vec<String> {
+        if self.all {
+            vec![ALL_TEXT.to_owned()]
+        } else {
+            self.permissions.iter().map(ToString::to_string).collect()
+        }
+    }
+
+    /// The permissions as an OAuth scope string (space-separated, sorted).
+    pub fn to_scope(&self) -> String {
+        self.to_strings().join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Permission {
+        Permission::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn accepts_resource_action_and_wildcard() {
+        for ok in ["orders:read", "client_apps:manage", "a:b", "a1.b-c_d:x.y-z_9", "orders:*"] {
+            assert!(Permission::parse(ok).is_ok(), "{ok}");
+        }
+        let long = format!("{}:{}", "a".repeat(64), "b".repeat(64));
+        assert!(Permission::parse(&long).is_ok());
+    }
+
+    #[test]
+    fn refuses_malformed_permissions() {
+        let long = format!("{}:read", "a".repeat(65));
+        for bad in [
+            "", "orders", "orders:", ":read", "orders:read:all", "Orders:read", "orders:Read",
+            "orders :read", "orders: read", "or ders:read", "1orders:read", "*:*", "*:read",
+            "orders:re*", "_x:read", "orders:read ", long.as_str(), "orders:é",
+        ] {
+            assert!(Permission::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn wildcard_grants_every_action_of_its_resource_only() {
+        assert!(p("orders:*").grants(&p("orders:read")));
+        assert!(p("orders:*").grants(&p("orders:*")));
+        assert!(!p("orders:*").grants(&p("invoices:read")));
+        assert!(!p("orders:read").grants(&p("orders:*")));
+        assert!(!p("orders:read").grants(&p("orders:write")));
+        assert_eq!(p("orders:*").to_string(), "orders:*");
+    }
+
+    #[test]
+    fn grants_union_and_cover() {
+        let mut g = Grants::from_permissions([p("orders:read")]);
+        g.extend(&Grants::from_permissions([p("roles:*")]));
+        assert!(g.allows(&p("roles:manage")));
+        assert!(g.covers(&Grants::from_permissions([p("orders:read"), p("roles:read")])));
+        assert!(!g.covers(&Grants::all()));
+        assert!(g.covers_reserved_of(&Grants::from_permissions([p("roles:read"), p("x:y")])));
+        assert!(!g.covers_reserved_of(&Grants::from_permissions([p("client_apps:manage")])));
+        g.extend(&Grants::all());
+        assert!(g.is_all() && g.allows(&p("anything:at-all")));
+        assert_eq!(g.to_scope(), "*:*");
+    }
+}

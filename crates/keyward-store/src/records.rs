@@ -1,0 +1,150 @@
+//! Plain records that cross the storage boundary besides the domain types.
+
+use chrono::{DateTime, Utc};
+use keyward_domain::{
+    AdminRole, AppId, AppName, AppStatus, ClientId, Cursor, EnvironmentId, EnvironmentName,
+    EnvironmentSlug, PageLimit, Permission, RoleId, RoleName, SortOrder, Username,
+};
+
+/// What credential checks need to know about an app, as stored right now.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppState {
+    /// Storage identity.
+    pub id: AppId,
+    /// The public identifier.
+    pub client_id: ClientId,
+    /// The environment the app lives in.
+    pub environment_id: EnvironmentId,
+    /// Active or inactive.
+    pub status: AppStatus,
+    /// Whether the app was deleted (a tombstone: every token fails forever).
+    pub deleted: bool,
+    /// The argon2id PHC string of the secret (`None` once deleted).
+    pub secret_hash: Option<String>,
+    /// The roles bound to the app.
+    pub role_ids: Vec<RoleId>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("environment_id", &self.environment_id)
+            .field("status", &self.status)
+            .field("deleted", &self.deleted)
+            .field("secret_hash", &"<hidden>")
+            .field("role_ids", &self.role_ids)
+            .finish()
+    }
+}
+
+/// A new environment.
+#[derive(Debug, Clone)]
+pub struct NewEnvironment {
+    /// Its slug.
+    pub slug: EnvironmentSlug,
+    /// Its display name.
+    pub name: EnvironmentName,
+}
+
+/// A change to an environment (fields left `None` stay as they are).
+#[derive(Debug, Clone, Default)]
+pub struct EnvironmentChange {
+    /// New display name.
+    pub name: Option<EnvironmentName>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+/// A new custom role.
+#[derive(Debug, Clone)]
+pub struct NewRole {
+    /// The environment it belongs to.
+    pub environment_id: EnvironmentId,
+    /// Its name.
+    pub name: RoleName,
+    /// Its permissions.
+    pub permissions: Vec<Permission>,
+}
+
+/// A new client app, with its already generated identifiers.
+pub struct NewApp {
+    /// The environment it belongs to.
+    pub environment_id: EnvironmentId,
+    /// Its name.
+    pub name: AppName,
+    /// Its generated client ID.
+    pub client_id: ClientId,
+    /// The argon2id PHC string of its generated secret.
+    pub secret_hash: String,
+    /// Roles to bind.
+    pub role_ids: Vec<RoleId>,
+}
+
+/// A list query over client apps.
+#[derive(Debug, Clone, Default)]
+pub struct AppQuery {
+    /// Case-insensitive substring of the name or client ID.
+    pub search: Option<String>,
+    /// Sort order by creation time.
+    pub order: SortOrder,
+    /// Page size.
+    pub limit: PageLimit,
+    /// Where to continue.
+    pub cursor: Option<Cursor>,
+}
+
+/// A new admin user.
+pub struct NewAdmin {
+    /// Login name.
+    pub username: Username,
+    /// The argon2id PHC string of the password, if one was set.
+    pub password_hash: Option<String>,
+    /// Built-in role.
+    pub role: AdminRole,
+    /// SHA-256 digest of a personal credential to issue at once.
+    pub credential_digest: Option<[u8; 32]>,
+}
+
+/// A signing key as stored: the public JWK in clear, the private JWK encrypted (a
+/// compact JWE under the master key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key ID (`kid`).
+    pub kid: String,
+    /// JWS algorithm name (`ES256`, `EdDSA`, `RS256`).
+    pub algorithm: String,
+    /// The public key as a JWK (JSON).
+    pub public_jwk: String,
+    /// The private key as a compact JWE of its JWK.
+    pub private_jwe: String,
+    /// Creation time; the newest key of the configured algorithm signs.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a change-feed entry is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSubject {
+    /// An app's status, roles, secret or existence changed.
+    App(ClientId),
+    /// A role's permissions or existence changed.
+    Role(RoleId),
+    /// An environment was created, renamed, enabled or disabled.
+    Environment(EnvironmentId),
+    /// An admin or their credential changed.
+    Admin(keyward_domain::AdminId),
+    /// Signing keys were added or retired.
+    SigningKeys,
+}
+
+/// One entry of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Monotonic sequence number.
+    pub seq: i64,
+    /// What changed.
+    pub subject: ChangeSubject,
+    /// When.
+    pub at: DateTime<Utc>,
+}
