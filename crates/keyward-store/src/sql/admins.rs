@@ -1,0 +1,199 @@
+//! Admin users and their personal credentials, signing keys, and the change feed.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use keyward_domain::{AdminId, AdminUser, BuiltinRole, Cursor, Page, PageLimit, SortOrder, Username};
+
+use super::environments::paginate;
+use super::models::{decode_subject, hex, AdminRow, SigningKeyRow};
+use super::schema::{admin_users, changes, signing_keys};
+use super::{from_db_time, is_unique_violation, lower, map_err, record_change, to_db_time, Db, DieselStore};
+use crate::{Change, ChangeSubject, NewAdmin, SigningKeyRecord, StoreError, StoreResult};
+
+fn load_admin(conn: &mut Db, id: i64) -> StoreResult<AdminUser> {
+    admin_users::table
+        .find(id)
+        .select(AdminRow::as_select())
+        .first(conn)
+        .map_err(map_err)?
+        .into_domain()
+}
+
+impl DieselStore {
+    pub(crate) fn create_admin_impl(&self, new: &NewAdmin, now: DateTime<Utc>) -> StoreResult<AdminUser> {
+        self.write(|conn| {
+            let id: i64 = diesel::insert_into(admin_users::table)
+                .values((
+                    admin_users::username.eq(new.username.as_str()),
+                    admin_users::password_hash.eq(new.password_hash.as_deref()),
+                    admin_users::role.eq(new.role.key()),
+                    admin_users::credential_digest.eq(new.credential_digest.as_ref().map(hex)),
+                    admin_users::credential_created_at.eq(new.credential_digest.map(|_| to_db_time(now))),
+                    admin_users::created_at.eq(to_db_time(now)),
+                ))
+                .returning(admin_users::id)
+                .get_result(conn)
+                .map_err(|e| if is_unique_violation(&e) { StoreError::NameTaken } else { map_err(e) })?;
+            record_change(conn, &ChangeSubject::Admin(AdminId(id)), now)?;
+            load_admin(conn, id)
+        })
+    }
+
+    pub(crate) fn admin_by_username_impl(&self, username: &Username) -> StoreResult<Option<AdminUser>> {
+        self.read(|conn| {
+            admin_users::table
+                .filter(lower(admin_users::username).eq(username.as_str().to_lowercase()))
+                .select(AdminRow::as_select())
+                .first(conn)
+                .optional()
+        })?
+        .map(AdminRow::into_domain)
+        .transpose()
+    }
+
+    pub(crate) fn admin_by_credential_impl(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>> {
+        self.read(|conn| {
+            admin_users::table
+                .filter(admin_users::credential_digest.eq(hex(digest)))
+                .select(AdminRow::as_select())
+                .first(conn)
+                .optional()
+        })?
+        .map(AdminRow::into_domain)
+        .transpose()
+    }
+
+    pub(crate) fn list_admins_impl(&self, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> StoreResult<Page<AdminUser>> {
+        use admin_users::dsl as a;
+        let rows = self.read(|conn| {
+            let mut q = a::admin_users.select(AdminRow::as_select()).into_boxed();
+            if let Some(c) = cursor {
+                let at = to_db_time(c.created_at);
+                q = match order {
+                    SortOrder::Desc => q.filter(a::created_at.lt(at).or(a::created_at.eq(at).and(a::id.lt(c.id)))),
+                    SortOrder::Asc => q.filter(a::created_at.gt(at).or(a::created_at.eq(at).and(a::id.gt(c.id)))),
+                };
+            }
+            q = match order {
+                SortOrder::Desc => q.order((a::created_at.desc(), a::id.desc())),
+                SortOrder::Asc => q.order((a::created_at.asc(), a::id.asc())),
+            };
+            q.limit(i64::from(limit.get()) + 1).load(conn)
+        })?;
+        paginate(rows, limit, |r| (r.created_at, r.id), AdminRow::into_domain)
+    }
+
+    pub(crate) fn delete_admin_impl(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::delete(admin_users::table.find(id.0)).execute(conn).map_err(map_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record_change(conn, &ChangeSubject::Admin(id), now)
+        })
+    }
+
+    pub(crate) fn replace_admin_credential_impl(&self, id: AdminId, digest: &[u8; 32], now: DateTime<Utc>) -> StoreResult<AdminUser> {
+        self.write(|conn| {
+            let n = diesel::update(admin_users::table.find(id.0))
+                .set((
+                    admin_users::credential_digest.eq(Some(hex(digest))),
+                    admin_users::credential_created_at.eq(Some(to_db_time(now))),
+                ))
+                .execute(conn)
+                .map_err(|e| if is_unique_violation(&e) { StoreError::NameTaken } else { map_err(e) })?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            record_change(conn, &ChangeSubject::Admin(id), now)?;
+            load_admin(conn, id.0)
+        })
+    }
+
+    pub(crate) fn count_super_admins_impl(&self) -> StoreResult<i64> {
+        self.read(|conn| {
+            admin_users::table
+                .filter(admin_users::role.eq(BuiltinRole::SuperAdmin.key()))
+                .count()
+                .get_result(conn)
+        })
+    }
+
+    pub(crate) fn any_admin_impl(&self) -> StoreResult<bool> {
+        self.read(|conn| diesel::select(diesel::dsl::exists(admin_users::table.select(admin_users::id))).get_result(conn))
+    }
+
+    pub(crate) fn signing_keys_impl(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = self.read(|conn| {
+            signing_keys::table
+                .filter(signing_keys::retired_at.is_null())
+                .order((signing_keys::created_at.asc(), signing_keys::id.asc()))
+                .select(SigningKeyRow::as_select())
+                .load(conn)
+        })?;
+        Ok(rows.into_iter().map(SigningKeyRecord::from).collect())
+    }
+
+    pub(crate) fn insert_signing_key_impl(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::insert_into(signing_keys::table)
+                .values((
+                    signing_keys::kid.eq(&key.kid),
+                    signing_keys::algorithm.eq(&key.algorithm),
+                    signing_keys::public_jwk.eq(&key.public_jwk),
+                    signing_keys::private_jwe.eq(&key.private_jwe),
+                    signing_keys::created_at.eq(to_db_time(key.created_at)),
+                ))
+                .execute(conn)
+                .map_err(map_err)?;
+            record_change(conn, &ChangeSubject::SigningKeys, key.created_at)
+        })
+    }
+
+    pub(crate) fn changes_since_impl(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
+        let rows: Vec<(i64, String, String, chrono::NaiveDateTime)> = self.read(|conn| {
+            changes::table
+                .filter(changes::seq.gt(after))
+                .order(changes::seq.asc())
+                .limit(limit)
+                .select((changes::seq, changes::subject_kind, changes::subject, changes::at))
+                .load(conn)
+        })?;
+        rows.into_iter()
+            .map(|(seq, kind, subject, at)| {
+                Ok(Change { seq, subject: decode_subject(&kind, &subject)?, at: from_db_time(at) })
+            })
+            .collect()
+    }
+
+    pub(crate) fn latest_change_impl(&self) -> StoreResult<i64> {
+        self.read(|conn| {
+            changes::table
+                .select(diesel::dsl::max(changes::seq))
+                .first::<Option<i64>>(conn)
+        })
+        .map(|m| m.unwrap_or(0))
+    }
+
+    pub(crate) fn prune_changes_impl(&self, before: DateTime<Utc>) -> StoreResult<usize> {
+        self.write(|conn| {
+            // Keep the newest entry so the sequence never restarts below a reader's position.
+            let newest: Option<i64> = changes::table
+                .select(diesel::dsl::max(changes::seq))
+                .first(conn)
+                .map_err(map_err)?;
+            diesel::delete(
+                changes::table
+                    .filter(changes::at.lt(to_db_time(before)))
+                    .filter(changes::seq.lt(newest.unwrap_or(0))),
+            )
+            .execute(conn)
+            .map_err(map_err)
+        })
+    }
+
+    pub(crate) fn ping_impl(&self) -> StoreResult<()> {
+        self.read(|conn| diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")).get_result::<i32>(conn))
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,174 @@
+//! Environments: create (with built-in roles), look up, list, enable/disable.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use keyward_domain::{
+    BuiltinRole, Cursor, Environment, EnvironmentId, EnvironmentSlug, Page, PageLimit, SortOrder,
+};
+
+use super::models::EnvironmentRow;
+use super::schema::{environments, roles};
+use super::{is_unique_violation, map_err, record_change, to_db_time, Db, DieselStore};
+use crate::{ChangeSubject, EnvironmentChange, NewEnvironment, StoreError, StoreResult};
+
+/// Cuts a page fetched with `limit + 1` rows and computes the next cursor.
+pub(super) fn paginate<R, T>(
+    mut rows: Vec<R>,
+    limit: PageLimit,
+    key: impl Fn(&R) -> (chrono::NaiveDateTime, i64),
+    convert: impl FnMut(R) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
+    let limit = usize::from(limit.get());
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| {
+            let (at, id) = key(r);
+            Cursor {
+                created_at: super::from_db_time(at),
+                id,
+            }
+        })
+    } else {
+        None
+    };
+    let items = rows.into_iter().map(convert).collect::<StoreResult<Vec<_>>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+pub(super) fn load_environment(conn: &mut Db, id: EnvironmentId) -> StoreResult<Environment> {
+    environments::table
+        .find(id.0)
+        .select(EnvironmentRow::as_select())
+        .first(conn)
+        .map_err(map_err)?
+        .into_domain()
+}
+
+pub(super) fn insert_builtin_roles(conn: &mut Db, env: i64, now: DateTime<Utc>) -> StoreResult<()> {
+    for role in BuiltinRole::ALL {
+        diesel::insert_into(roles::table)
+            .values((
+                roles::environment_id.eq(env),
+                roles::name.eq(role.name()),
+                roles::builtin.eq(Some(role.key())),
+                roles::permissions.eq(""),
+                roles::created_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+impl DieselStore {
+    pub(crate) fn create_environment_impl(
+        &self,
+        new: &NewEnvironment,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Environment> {
+        self.write(|conn| {
+            let id: i64 = diesel::insert_into(environments::table)
+                .values((
+                    environments::slug.eq(new.slug.as_str()),
+                    environments::name.eq(new.name.as_str()),
+                    environments::enabled.eq(true),
+                    environments::client_app_count.eq(0i64),
+                    environments::created_at.eq(to_db_time(now)),
+                ))
+                .returning(environments::id)
+                .get_result(conn)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::NameTaken
+                    } else {
+                        map_err(e)
+                    }
+                })?;
+            insert_builtin_roles(conn, id, now)?;
+            record_change(conn, &ChangeSubject::Environment(EnvironmentId(id)), now)?;
+            load_environment(conn, EnvironmentId(id))
+        })
+    }
+
+    pub(crate) fn environment_by_slug_impl(
+        &self,
+        slug: &EnvironmentSlug,
+    ) -> StoreResult<Option<Environment>> {
+        self.read(|conn| {
+            environments::table
+                .filter(environments::slug.eq(slug.as_str()))
+                .select(EnvironmentRow::as_select())
+                .first(conn)
+                .optional()
+        })?
+        .map(EnvironmentRow::into_domain)
+        .transpose()
+    }
+
+    pub(crate) fn environment_by_id_impl(&self, id: EnvironmentId) -> StoreResult<Option<Environment>> {
+        self.read(|conn| {
+            environments::table
+                .find(id.0)
+                .select(EnvironmentRow::as_select())
+                .first(conn)
+                .optional()
+        })?
+        .map(EnvironmentRow::into_domain)
+        .transpose()
+    }
+
+    pub(crate) fn list_environments_impl(
+        &self,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> StoreResult<Page<Environment>> {
+        use environments::dsl as e;
+        let rows = self.read(|conn| {
+            let mut q = e::environments.select(EnvironmentRow::as_select()).into_boxed();
+            if let Some(c) = cursor {
+                let at = to_db_time(c.created_at);
+                q = match order {
+                    SortOrder::Desc => q.filter(e::created_at.lt(at).or(e::created_at.eq(at).and(e::id.lt(c.id)))),
+                    SortOrder::Asc => q.filter(e::created_at.gt(at).or(e::created_at.eq(at).and(e::id.gt(c.id)))),
+                };
+            }
+            q = match order {
+                SortOrder::Desc => q.order((e::created_at.desc(), e::id.desc())),
+                SortOrder::Asc => q.order((e::created_at.asc(), e::id.asc())),
+            };
+            q.limit(i64::from(limit.get()) + 1).load(conn)
+        })?;
+        paginate(rows, limit, |r| (r.created_at, r.id), EnvironmentRow::into_domain)
+    }
+
+    pub(crate) fn update_environment_impl(
+        &self,
+        id: EnvironmentId,
+        change: &EnvironmentChange,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Environment> {
+        self.write(|conn| {
+            let mut touched = false;
+            if let Some(name) = &change.name {
+                touched |= diesel::update(environments::table.find(id.0))
+                    .set(environments::name.eq(name.as_str()))
+                    .execute(conn)
+                    .map_err(map_err)?
+                    > 0;
+            }
+            if let Some(enabled) = change.enabled {
+                touched |= diesel::update(environments::table.find(id.0))
+                    .set(environments::enabled.eq(enabled))
+                    .execute(conn)
+                    .map_err(map_err)?
+                    > 0;
+            }
+            let env = load_environment(conn, id)?;
+            if touched {
+                record_change(conn, &ChangeSubject::Environment(id), now)?;
+            }
+            Ok(env)
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! Rows as diesel reads them, and their conversion into domain types.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use keyward_domain::{
+    AdminId, AdminUser, AppId, AppName, AppStatus, BuiltinRole, ClientApp, ClientId, Environment,
+    EnvironmentId, EnvironmentName, EnvironmentSlug, Permission, Role, RoleId, RoleName, Username,
+};
+
+use super::schema::*;
+use super::from_db_time;
+use crate::{ChangeSubject, SigningKeyRecord, StoreError, StoreResult};
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = environments)]
+pub(super) struct EnvironmentRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub enabled: bool,
+    pub client_app_count: i64,
+    pub created_at: NaiveDateTime,
+}
+
+impl EnvironmentRow {
+    pub fn into_domain(self) -> StoreResult<Environment> {
+        Ok(Environment {
+            id: EnvironmentId(self.id),
+            slug: EnvironmentSlug::parse(&self.slug).map_err(|e| corrupt("environment slug", e))?,
+            name: EnvironmentName::parse(&self.name).map_err(|e| corrupt("environment name", e))?,
+            enabled: self.enabled,
+            client_app_count: self.client_app_count,
+            created_at: from_db_time(self.created_at),
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = roles)]
+pub(super) struct RoleRow {
+    pub id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub builtin: Option<String>,
+    pub permissions: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Permissions are stored space-separated; each was validated before it was written.
+pub(super) fn encode_permissions(permissions: &[Permission]) -> String {
+    let mut texts: Vec<String> = permissions.iter().map(ToString::to_string).collect();
+    texts.sort();
+    texts.dedup();
+    texts.join(" ")
+}
+
+impl RoleRow {
+    pub fn into_domain(self) -> StoreResult<Role> {
+        let builtin = match self.builtin.as_deref() {
+            None => None,
+            Some(key) => Some(
+                BuiltinRole::from_key(key).ok_or_else(|| corrupt("built-in role", key))?,
+            ),
+        };
+        let permissions = self
+            .permissions
+            .split_whitespace()
+            .map(|p| Permission::parse(p).map_err(|e| corrupt("role permission", e)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Role {
+            id: RoleId(self.id),
+            environment_id: EnvironmentId(self.environment_id),
+            name: RoleName::parse(&self.name).map_err(|e| corrupt("role name", e))?,
+            builtin,
+            permissions,
+            created_at: from_db_time(self.created_at),
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = client_apps)]
+pub(super) struct AppRow {
+    pub id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub status: String,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+impl AppRow {
+    pub fn status(&self) -> StoreResult<AppStatus> {
+        AppStatus::parse(&self.status).ok_or_else(|| corrupt("app status", &self.status))
+    }
+
+    pub fn client_id(&self) -> StoreResult<ClientId> {
+        ClientId::parse(&self.client_id).map_err(|e| corrupt("client id", e))
+    }
+
+    pub fn into_domain(self, role_names: Vec<String>) -> StoreResult<ClientApp> {
+        let mut roles = role_names
+            .iter()
+            .map(|n| RoleName::parse(n).map_err(|e| corrupt("role name", e)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        roles.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(ClientApp {
+            id: AppId(self.id),
+            environment_id: EnvironmentId(self.environment_id),
+            status: self.status()?,
+            client_id: self.client_id()?,
+            name: AppName::parse(&self.name).map_err(|e| corrupt("app name", e))?,
+            roles,
+            created_at: from_db_time(self.created_at),
+            last_used_at: self.last_used_at.map(from_db_time),
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = admin_users)]
+pub(super) struct AdminRow {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub credential_digest: Option<String>,
+    pub credential_created_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl AdminRow {
+    pub fn into_domain(self) -> StoreResult<AdminUser> {
+        Ok(AdminUser {
+            id: AdminId(self.id),
+            username: Username::parse(&self.username).map_err(|e| corrupt("username", e))?,
+            role: BuiltinRole::from_key(&self.role).ok_or_else(|| corrupt("admin role", &self.role))?,
+            has_credential: self.credential_digest.is_some(),
+            credential_created_at: self.credential_created_at.map(from_db_time),
+            created_at: from_db_time(self.created_at),
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub(super) struct SigningKeyRow {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_jwk: String,
+    pub private_jwe: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(r: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: r.kid,
+            algorithm: r.algorithm,
+            public_jwk: r.public_jwk,
+            private_jwe: r.private_jwe,
+            created_at: from_db_time(r.created_at),
+        }
+    }
+}
+
+pub(super) fn hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) {
+    match subject {
+        ChangeSubject::App(id) => ("app", id.as_str().to_owned()),
+        ChangeSubject::Role(id) => ("role", id.0.to_string()),
+        ChangeSubject::Environment(id) => ("environment", id.0.to_string()),
+        ChangeSubject::Admin(id) => ("admin", id.0.to_string()),
+        ChangeSubject::SigningKeys => ("signing_keys", String::new()),
+    }
+}
+
+pub(super) fn decode_subject(kind: &str, value: &str) -> StoreResult<ChangeSubject> {
+    let num = || value.parse::<i64>().map_err(|e| corrupt("change subject", e));
+    Ok(match kind {
+        "app" => ChangeSubject::App(ClientId::parse(value).map_err(|e| corrupt("change subject", e))?),
+        "role" => ChangeSubject::Role(RoleId(num()?)),
+        "environment" => ChangeSubject::Environment(EnvironmentId(num()?)),
+        "admin" => ChangeSubject::Admin(AdminId(num()?)),
+        "signing_keys" => ChangeSubject::SigningKeys,
+        other => return Err(corrupt("change kind", other)),
+    })
+}

@@ -1,0 +1,93 @@
+//! Diesel table definitions, written to match migrations/sqlite.
+#![allow(missing_docs)]
+
+diesel::table! {
+    environments (id) {
+        id -> BigInt,
+        slug -> Text,
+        name -> Text,
+        enabled -> Bool,
+        client_app_count -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> BigInt,
+        environment_id -> BigInt,
+        name -> Text,
+        builtin -> Nullable<Text>,
+        permissions -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_apps (id) {
+        id -> BigInt,
+        environment_id -> BigInt,
+        name -> Text,
+        client_id -> Text,
+        secret_hash -> Nullable<Text>,
+        status -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_app_roles (app_id, role_id) {
+        app_id -> BigInt,
+        role_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    admin_users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        credential_digest -> Nullable<Text>,
+        credential_created_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> BigInt,
+        kid -> Text,
+        algorithm -> Text,
+        public_jwk -> Text,
+        private_jwe -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    changes (seq) {
+        seq -> BigInt,
+        subject_kind -> Text,
+        subject -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(roles -> environments (environment_id));
+diesel::joinable!(client_apps -> environments (environment_id));
+diesel::joinable!(client_app_roles -> client_apps (app_id));
+diesel::joinable!(client_app_roles -> roles (role_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    environments,
+    roles,
+    client_apps,
+    client_app_roles,
+    admin_users,
+    signing_keys,
+    changes,
+);
