@@ -1,6 +1,202 @@
-//! Keyward's token-issuance core (work in progress: crypto modules first).
+//! Keyward's token-issuance core: client secrets and argon2id, signing keys and RFC 9068
+//! JWT access tokens, the permission engine over live state, the caches that keep the
+//! hot paths in memory, and the use cases ("create app", "issue token", "check", …)
+//! written against [`keyward_store::Store`].
+//!
+//! Two ways in:
+//! - [`Keyward`]: everything the server does (issue tokens, manage apps, roles,
+//!   environments and admins). Build it with [`Keyward::open`].
+//! - [`Validator`]: what an embedding Rust service needs to check a Keyward token and a
+//!   permission in-process, with the server's live semantics.
+//!
+//! Architecture invariant: no HTTP framework here, and no reading of the environment or
+//! the clock: time comes from a [`Clock`], randomness from the OS CSPRNG or a passed RNG.
 
+pub mod access;
+mod admins;
+mod apps;
+pub mod clock;
+mod environments;
+mod error;
 pub mod hashing;
+pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod live;
+mod roles;
 pub mod secret;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use access::{KeySource, Principal, PrincipalKind, Target, Validator, ValidatorConfig};
+pub use admins::{AdminView, BootstrapOutcome};
+pub use apps::{AppView, CreatedApp};
+pub use clock::{Clock, Io, SystemClock};
+pub use environments::EnvironmentView;
+pub use error::{Error, Resource};
+pub use issue::{IssueError, IssuedToken, TokenRequest};
+pub use keyward_domain as domain;
+pub use keyward_store as store;
+pub use roles::RoleView;
+
+use keyward_domain::Quota;
+use keyward_store::{ChangeSubject, Store};
+use rand_core::{OsRng, RngCore};
+
+use crate::hashing::SecretHasher;
+use crate::issue::{FailureThrottle, IssuerCaches};
+use crate::keys::{generate_signing_key, Algorithm, KeyRing, MasterKey};
+
+/// What the server core is configured with (typed values; the binary reads settings).
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Token issuer (`iss`): the server's public URL.
+    pub issuer: String,
+    /// Token audience (`aud`).
+    pub audience: String,
+    /// Access token lifetime in seconds.
+    pub token_lifetime_secs: i64,
+    /// Whether a repeat request gets the previous token while over half its life remains.
+    pub token_reuse: bool,
+    /// The algorithm new tokens are signed with.
+    pub algorithm: Algorithm,
+    /// The per-environment app limit.
+    pub quota: Quota,
+    /// Failed secret checks per client ID before it is throttled (429).
+    pub max_failed_attempts: u32,
+    /// The window those failures are counted in.
+    pub failure_window: Duration,
+    /// argon2 operations at once (defaults to the number of CPUs).
+    pub hashing_concurrency: usize,
+    /// Callers allowed to wait for a hashing slot before the rest get 503.
+    pub hashing_queue: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: "http://127.0.0.1:8080".into(),
+            token_lifetime_secs: 86_400,
+            token_reuse: true,
+            algorithm: Algorithm::Es256,
+            quota: Quota::default(),
+            max_failed_attempts: 10,
+            failure_window: Duration::from_secs(60),
+            hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            hashing_queue: 64,
+        }
+    }
+}
+
+/// The Keyward server core: use cases over a store, with live-state caches.
+pub struct Keyward {
+    store: Arc<dyn Store>,
+    validator: Arc<Validator>,
+    hasher: SecretHasher,
+    caches: IssuerCaches,
+    config: CoreConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl Keyward {
+    /// Opens the core over a migrated store: makes sure a signing key of the configured
+    /// algorithm exists (generating one, encrypted under `master`, if not) and loads keys.
+    pub fn open(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        config: CoreConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let master = Arc::new(master);
+        let records = store.signing_keys()?;
+        if !records.iter().any(|r| r.algorithm == config.algorithm.as_str()) {
+            let record = generate_signing_key(config.algorithm, &master, &mut OsRng, clock.now())
+                .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
+            store.insert_signing_key(&record)?;
+            log::info!("generated a {} signing key (kid {})", config.algorithm.as_str(), record.kid);
+        } else {
+            // Fail early with a clear message when the master key does not match.
+            KeyRing::load(&records, config.algorithm, &master).map_err(|e| Error::Internal(format!("signing keys: {e}")))?;
+        }
+        let validator = Validator::new(
+            Arc::clone(&store) as Arc<dyn keyward_store::LiveSource>,
+            KeySource::Signing { master, algorithm: config.algorithm },
+            ValidatorConfig {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                leeway: Duration::from_secs(60),
+            },
+            Arc::clone(&clock),
+        )?;
+        let hasher = SecretHasher::new(config.hashing_concurrency.max(1), config.hashing_queue, &mut OsRng)?;
+        let mut mac_key = [0u8; 32];
+        OsRng.fill_bytes(&mut mac_key);
+        let window = i64::try_from(config.failure_window.as_secs()).unwrap_or(60).max(1);
+        let caches = IssuerCaches::new(mac_key, FailureThrottle::new(config.max_failed_attempts.max(1), window));
+        Ok(Self { store, validator: Arc::new(validator), hasher, caches, config, clock })
+    }
+
+    /// The validator (shared with the HTTP extractor).
+    pub fn validator(&self) -> &Arc<Validator> {
+        &self.validator
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// The JWK Set of every public signing key.
+    pub fn jwks_json(&self) -> String {
+        self.validator.keys().jwks_json().to_owned()
+    }
+
+    /// Whether storage answers.
+    pub fn health(&self) -> Result<(), Error> {
+        Ok(self.store.ping()?)
+    }
+
+    /// After a change committed in this process: drop what it made stale, at once.
+    fn changed(&self, subject: &ChangeSubject) {
+        self.validator.live().invalidate(subject);
+        self.follow(subject);
+    }
+
+    fn follow(&self, subject: &ChangeSubject) {
+        match subject {
+            ChangeSubject::App(client_id) => self.caches.invalidate_app(client_id),
+            // A role or environment change can alter the scope of reusable tokens.
+            ChangeSubject::Role(_) | ChangeSubject::Environment(_) => self.caches.clear_reuse(),
+            ChangeSubject::Admin(_) | ChangeSubject::SigningKeys => {}
+        }
+    }
+
+    /// Applies changes committed by other processes since the last call. The server
+    /// calls this every resync interval.
+    pub fn sync_changes(&self) -> Result<usize, Error> {
+        let changes = self.validator.sync_changes()?;
+        for subject in &changes {
+            self.follow(subject);
+        }
+        Ok(changes.len())
+    }
+
+    /// Writes the batched `last_used_at` values (at most one write per app per batch).
+    pub fn flush_usage(&self) -> Result<usize, Error> {
+        let batch = self.caches.take_usage();
+        let n = batch.len();
+        if let Err(e) = self.store.record_app_usage(&batch) {
+            self.caches.restore_usage(batch);
+            return Err(e.into());
+        }
+        Ok(n)
+    }
+
+    /// Drops change-feed entries older than a day.
+    pub fn prune_changes(&self) -> Result<usize, Error> {
+        let cutoff = self.clock.now() - chrono::Duration::days(1);
+        Ok(self.store.prune_changes(cutoff)?)
+    }
+}

@@ -1,0 +1,379 @@
+//! The permission engine: turns a Bearer credential into a [`Principal`] with its
+//! *current* grants, and decides allow / 401 / 403. The server's extractor, the
+//! `/api/v1/authorize` route and an embedding service all call this one code.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keyward_domain::{
+    AdminId, AppId, AppStatus, BuiltinRole, ClientId, EnvironmentId, EnvironmentSlug, Grants,
+    Permission, Username,
+};
+use keyward_store::LiveSource;
+
+use crate::clock::{Clock, Io};
+use crate::error::Error;
+use crate::jwt::AccessTokenClaims;
+use crate::keys::{Algorithm, KeyRing, MasterKey};
+use crate::live::LiveState;
+use crate::secret::credential_digest;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A client app, through one of its access tokens.
+    App {
+        /// Storage identity.
+        app_id: AppId,
+        /// Its client ID.
+        client_id: ClientId,
+        /// Its environment.
+        environment_id: EnvironmentId,
+        /// Its environment's slug.
+        environment: EnvironmentSlug,
+        /// The token's `jti`.
+        token_id: String,
+    },
+    /// An admin user, through their personal credential.
+    Admin {
+        /// Storage identity.
+        admin_id: AdminId,
+        /// Login name.
+        username: Username,
+    },
+    /// The operator at the command line (the `keyward` CLI on the database).
+    System,
+}
+
+/// An authenticated caller with the grants it holds *now*.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Who it is.
+    pub kind: PrincipalKind,
+    /// The union of its roles' permissions, resolved from live state for this request.
+    pub grants: Grants,
+    /// A down-scoped token's scope: the principal may use only permissions in both.
+    pub scope_limit: Option<Grants>,
+    /// Whether it acts in every environment (admins, and apps holding Super Admin).
+    pub global: bool,
+}
+
+impl Principal {
+    /// The operator at the command line: every permission, everywhere.
+    pub fn system() -> Self {
+        Self {
+            kind: PrincipalKind::System,
+            grants: Grants::all(),
+            scope_limit: None,
+            global: true,
+        }
+    }
+
+    /// The environment an app principal lives in.
+    pub fn environment(&self) -> Option<&EnvironmentSlug> {
+        match &self.kind {
+            PrincipalKind::App { environment, .. } => Some(environment),
+            _ => None,
+        }
+    }
+
+    /// What the principal may actually use: its grants, cut down to the token's scope.
+    pub fn effective_grants(&self) -> Grants {
+        match &self.scope_limit {
+            None => self.grants.clone(),
+            Some(limit) => {
+                if self.grants.is_all() {
+                    return limit.clone();
+                }
+                Grants::from_permissions(
+                    self.grants
+                        .permissions()
+                        .filter(|p| limit.allows(p))
+                        .chain(limit.permissions().filter(|p| self.grants.allows(p)))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            }
+        }
+    }
+
+    /// Whether the principal holds `permission` (live grants ∩ token scope).
+    pub fn holds(&self, permission: &Permission) -> bool {
+        self.grants.allows(permission)
+            && self.scope_limit.as_ref().is_none_or(|s| s.allows(permission))
+    }
+
+    /// Whether the principal may act on `target`.
+    pub fn reaches(&self, target: &Target) -> bool {
+        match target {
+            Target::Global => self.global,
+            Target::Environment(slug) => self.global || self.environment() == Some(slug),
+            Target::OwnEnvironment => true,
+        }
+    }
+
+    /// Allow or refuse `permission` on `target` (403 when refused).
+    pub fn authorize(&self, permission: &Permission, target: &Target) -> Result<(), Error> {
+        if self.holds(permission) && self.reaches(target) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("requires `{permission}` on {target}")))
+        }
+    }
+}
+
+/// Where a call acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Keyward as a whole (admins, creating environments).
+    Global,
+    /// One environment, named in the request path.
+    Environment(EnvironmentSlug),
+    /// Wherever the principal itself lives (its own environment).
+    OwnEnvironment,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Global => f.write_str("Keyward itself"),
+            Target::Environment(s) => write!(f, "environment `{s}`"),
+            Target::OwnEnvironment => f.write_str("the caller's environment"),
+        }
+    }
+}
+
+/// How a [`Validator`] gets its keys: public keys only (an embedded validator) or with
+/// the private key of the configured algorithm (the server, which signs).
+#[derive(Clone)]
+pub enum KeySource {
+    /// Verify only.
+    Public,
+    /// Verify and sign with the newest key of `algorithm`, decrypted with `master`.
+    Signing {
+        /// The master key that encrypts private keys at rest.
+        master: Arc<MasterKey>,
+        /// The signing algorithm.
+        algorithm: Algorithm,
+    },
+}
+
+/// What a [`Validator`] expects of tokens.
+#[derive(Debug, Clone)]
+pub struct ValidatorConfig {
+    /// Expected `iss` (the server's public URL).
+    pub issuer: String,
+    /// Expected `aud` for management calls and embedded checks.
+    pub audience: String,
+    /// Allowed clock difference for `iat` in the future.
+    pub leeway: Duration,
+}
+
+/// Validates Keyward credentials against live state. Shared by the server and by any
+/// Rust service that embeds keyward-core.
+pub struct Validator {
+    live: LiveState,
+    keys: RwLock<Arc<KeyRing>>,
+    key_source: KeySource,
+    last_key_reload: Mutex<Option<DateTime<Utc>>>,
+    config: ValidatorConfig,
+    clock: Arc<dyn Clock>,
+}
+
+/// How often an unknown `kid` may trigger a reload of the keys from storage.
+const KEY_RELOAD_INTERVAL_SECS: i64 = 1;
+
+impl Validator {
+    /// A validator over `source`, loading keys now.
+    pub fn new(
+        source: Arc<dyn LiveSource>,
+        key_source: KeySource,
+        config: ValidatorConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        let ring = load_ring(source.as_ref(), &key_source)?;
+        Ok(Self {
+            live: LiveState::new(source)?,
+            keys: RwLock::new(Arc::new(ring)),
+            key_source,
+            last_key_reload: Mutex::new(None),
+            config,
+            clock,
+        })
+    }
+
+    /// The live-state cache.
+    pub fn live(&self) -> &LiveState {
+        &self.live
+    }
+
+    /// The expectations this validator checks.
+    pub fn config(&self) -> &ValidatorConfig {
+        &self.config
+    }
+
+    /// The current key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Reloads keys from storage (after a rotation or an unknown `kid`).
+    pub fn reload_keys(&self) -> Result<(), Error> {
+        let ring = load_ring(self.live.source().as_ref(), &self.key_source)?;
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Applies changes committed elsewhere; returns them for other caches to follow.
+    pub fn sync_changes(&self) -> Result<Vec<keyward_store::ChangeSubject>, Error> {
+        let changes = self.live.sync_changes()?;
+        if changes.contains(&keyward_store::ChangeSubject::SigningKeys) {
+            self.reload_keys()?;
+        }
+        Ok(changes)
+    }
+
+    /// Turns a Bearer credential into a principal with its live grants, or 401.
+    pub fn authenticate(&self, bearer: &str, io: Io) -> Result<Principal, Error> {
+        if bearer.is_empty() || bearer.len() > 8192 {
+            return Err(Error::Unauthenticated("malformed credential"));
+        }
+        if looks_like_jwt(bearer) {
+            let claims = self.verify_token(bearer, io)?;
+            self.app_principal(&claims, io)
+        } else {
+            self.admin_principal(bearer, io)
+        }
+    }
+
+    /// Authenticates and checks one permission on one target: the whole decision.
+    pub fn check(&self, bearer: &str, permission: &Permission, target: &Target, io: Io) -> Result<Principal, Error> {
+        let principal = self.authenticate(bearer, io)?;
+        principal.authorize(permission, target)?;
+        Ok(principal)
+    }
+
+    /// Verifies a Keyward access token's signature, type, issuer, audience and lifetime
+    /// (not the app's live state: see [`Validator::authenticate`]).
+    pub fn verify_token(&self, token: &str, io: Io) -> Result<AccessTokenClaims, Error> {
+        use crate::jwt::TokenRejected;
+        let ring = self.keys();
+        let claims = match ring.verify(token) {
+            Ok(c) => c,
+            Err(TokenRejected::UnknownKey) => {
+                // Another instance may have rotated keys: reload at most once a second.
+                if io == Io::Forbidden {
+                    return Err(Error::WouldBlock);
+                }
+                if !self.may_reload_keys() {
+                    return Err(Error::Unauthenticated("unknown signing key"));
+                }
+                self.reload_keys()?;
+                self.keys().verify(token).map_err(|_| Error::Unauthenticated("invalid token"))?
+            }
+            Err(_) => return Err(Error::Unauthenticated("invalid token")),
+        };
+        let now = self.clock.now().timestamp();
+        if claims.iss != self.config.issuer || claims.aud != self.config.audience {
+            return Err(Error::Unauthenticated("token is for another issuer or audience"));
+        }
+        if claims.exp <= now {
+            return Err(Error::Unauthenticated("token expired"));
+        }
+        let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(60);
+        if claims.iat > now + leeway || claims.sub != claims.client_id {
+            return Err(Error::Unauthenticated("invalid token"));
+        }
+        Ok(claims)
+    }
+
+    fn may_reload_keys(&self) -> bool {
+        let now = self.clock.now();
+        let mut last = self.last_key_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *last {
+            Some(t) if (now - t).num_seconds() < KEY_RELOAD_INTERVAL_SECS => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+
+    fn app_principal(&self, claims: &AccessTokenClaims, io: Io) -> Result<Principal, Error> {
+        let revoked = Error::Unauthenticated("token revoked or client app inactive");
+        let client_id = ClientId::parse(&claims.client_id).map_err(|_| Error::Unauthenticated("invalid token"))?;
+        let app = self.live.app(&client_id, io)?.ok_or(Error::Unauthenticated("unknown client app"))?;
+        if app.deleted || app.status != AppStatus::Active {
+            return Err(revoked);
+        }
+        let env = self
+            .live
+            .environment(app.environment_id, io)?
+            .ok_or(Error::Unauthenticated("unknown environment"))?;
+        if !env.enabled {
+            return Err(Error::Unauthenticated("environment disabled"));
+        }
+        if env.slug.as_str() != claims.env {
+            return Err(Error::Unauthenticated("invalid token"));
+        }
+        let (grants, global) = self.live.grants_of(&app.role_ids, io)?;
+        let scope_limit = if claims.scope_restricted {
+            let permissions = claims
+                .scope
+                .split_whitespace()
+                .map(Permission::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| Error::Unauthenticated("invalid token scope"))?;
+            Some(Grants::from_permissions(permissions))
+        } else {
+            None
+        };
+        Ok(Principal {
+            kind: PrincipalKind::App {
+                app_id: app.id,
+                client_id,
+                environment_id: env.id,
+                environment: env.slug.clone(),
+                token_id: claims.jti.clone(),
+            },
+            grants,
+            scope_limit,
+            global,
+        })
+    }
+
+    fn admin_principal(&self, credential: &str, io: Io) -> Result<Principal, Error> {
+        let digest = credential_digest(credential);
+        let admin = self
+            .live
+            .admin_by_credential(&digest, io)?
+            .ok_or(Error::Unauthenticated("unknown or revoked credential"))?;
+        // Personal credentials belong to Super Admins; one demoted keeps none.
+        if admin.role != BuiltinRole::SuperAdmin {
+            return Err(Error::Unauthenticated("unknown or revoked credential"));
+        }
+        Ok(Principal {
+            kind: PrincipalKind::Admin {
+                admin_id: admin.id,
+                username: admin.username.clone(),
+            },
+            grants: admin.role.grants(),
+            scope_limit: None,
+            global: true,
+        })
+    }
+}
+
+fn looks_like_jwt(text: &str) -> bool {
+    text.starts_with("ey") && text.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+fn load_ring(source: &dyn LiveSource, key_source: &KeySource) -> Result<KeyRing, Error> {
+    let records = source.signing_keys()?;
+    let ring = match key_source {
+        KeySource::Public => KeyRing::verify_only(&records),
+        KeySource::Signing { master, algorithm } => KeyRing::load(&records, *algorithm, master),
+    };
+    ring.map_err(|e| Error::Internal(format!("signing keys: {e}")))
+}

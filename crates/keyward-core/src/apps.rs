@@ -1,0 +1,187 @@
+//! Use cases on client apps.
+
+use chrono::{DateTime, Utc};
+use keyward_domain::{
+    AppName, AppStatus, ClientApp, ClientId, Environment, Grants, Page, RoleId, RoleName,
+};
+use keyward_store::{AppQuery, ChangeSubject, NewApp};
+use rand_core::OsRng;
+
+use crate::error::{Error, Resource};
+use crate::roles::{ensure_no_escalation, parse_role_names};
+use crate::secret::{generate_client_id, ClientSecret};
+use crate::{Io, Keyward, Principal};
+
+/// A client app as the API shows it (never with its secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppView {
+    /// Its name.
+    pub name: String,
+    /// Its public identifier.
+    pub client_id: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: AppStatus,
+    /// Its roles' names.
+    pub roles: Vec<String>,
+    /// The environment it lives in.
+    pub environment: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last token issued; `null` until then.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A newly created app and its secret, which is shown this once and never again.
+pub struct CreatedApp {
+    /// The app.
+    pub app: AppView,
+    /// The secret.
+    pub client_secret: ClientSecret,
+}
+
+impl Keyward {
+    fn view(&self, app: &ClientApp, env: &Environment) -> AppView {
+        // Usage is written in batches: show what this process knows already.
+        let pending = self.caches.pending_usage(app.id);
+        AppView {
+            name: app.name.as_str().to_owned(),
+            client_id: app.client_id.as_str().to_owned(),
+            status: app.status,
+            roles: app.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            environment: env.slug.as_str().to_owned(),
+            created_at: app.created_at,
+            last_used_at: app.last_used_at.max(pending),
+        }
+    }
+
+    fn app(&self, env: &str, client_id: &str) -> Result<(Environment, ClientApp), Error> {
+        let env = self.environment(env)?;
+        let client_id = ClientId::parse(client_id).map_err(|_| Error::NotFound(Resource::ClientApp))?;
+        let app = self
+            .store
+            .app_in_environment(env.id, &client_id)?
+            .ok_or(Error::NotFound(Resource::ClientApp))?;
+        Ok((env, app))
+    }
+
+    /// The grants of a set of roles, from live state.
+    fn grants_of_roles(&self, ids: &[RoleId]) -> Result<Grants, Error> {
+        Ok(self.validator.live().grants_of(ids, Io::Allowed)?.0)
+    }
+
+    fn grants_of_app(&self, app: &ClientApp) -> Result<Grants, Error> {
+        let state = self.validator.live().app(&app.client_id, Io::Allowed)?;
+        match state {
+            Some(s) => self.grants_of_roles(&s.role_ids),
+            None => Ok(Grants::none()),
+        }
+    }
+
+    fn resolve_roles(&self, env: &Environment, names: &[RoleName]) -> Result<(Vec<RoleId>, Grants), Error> {
+        let roles = self.store.roles_by_names(env.id, names)?;
+        let mut grants = Grants::none();
+        for role in &roles {
+            grants.extend(&role.grants());
+        }
+        Ok((roles.iter().map(|r| r.id).collect(), grants))
+    }
+
+    /// Creates a client app with a new client ID and secret, inside the quota. The
+    /// secret is returned this once; only its argon2id hash is stored.
+    pub fn create_app(&self, principal: &Principal, env: &str, name: &str, roles: &[String]) -> Result<CreatedApp, Error> {
+        let env = self.environment(env)?;
+        let mut errors = Vec::new();
+        let name = AppName::parse(name).map_err(|e| errors.push(e)).ok();
+        let roles = match parse_role_names(roles) {
+            Ok(r) => Some(r),
+            Err(Error::Invalid(mut e)) => {
+                errors.append(&mut e);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let (Some(name), Some(roles), true) = (name, roles, errors.is_empty()) else {
+            return Err(Error::Invalid(errors));
+        };
+        let (role_ids, grants) = self.resolve_roles(&env, &roles)?;
+        ensure_no_escalation(principal, &grants)?;
+        // A cheap early answer for a full environment; the store's transaction decides.
+        if !self.config.quota.admits_one_more(env.client_app_count) {
+            return Err(Error::QuotaReached(self.config.quota.client_apps_per_environment));
+        }
+        let secret = ClientSecret::generate(&mut OsRng);
+        let secret_hash = self.hasher.hash(secret.expose().as_bytes(), &mut OsRng)?;
+        let new = NewApp {
+            environment_id: env.id,
+            name,
+            client_id: generate_client_id(&mut OsRng),
+            secret_hash,
+            role_ids,
+        };
+        let app = self.store.create_app(&new, self.config.quota, self.clock.now()).map_err(|e| match e {
+            keyward_store::StoreError::QuotaReached => Error::QuotaReached(self.config.quota.client_apps_per_environment),
+            other => Error::from_store(other, Resource::ClientApp),
+        })?;
+        self.changed(&ChangeSubject::App(app.client_id.clone()));
+        Ok(CreatedApp { app: self.view(&app, &env), client_secret: secret })
+    }
+
+    /// Apps of an environment, filtered and paginated.
+    pub fn list_apps(&self, env: &str, query: &AppQuery) -> Result<Page<AppView>, Error> {
+        let env = self.environment(env)?;
+        let page = self.store.list_apps(env.id, query)?;
+        Ok(Page {
+            items: page.items.iter().map(|a| self.view(a, &env)).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// One app.
+    pub fn get_app(&self, env: &str, client_id: &str) -> Result<AppView, Error> {
+        let (env, app) = self.app(env, client_id)?;
+        Ok(self.view(&app, &env))
+    }
+
+    /// Replaces an app's roles; its existing tokens get the new permissions on their
+    /// next call.
+    pub fn replace_app_roles(&self, principal: &Principal, env: &str, client_id: &str, roles: &[String]) -> Result<AppView, Error> {
+        let (env, app) = self.app(env, client_id)?;
+        let names = parse_role_names(roles)?;
+        let (role_ids, grants) = self.resolve_roles(&env, &names)?;
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        ensure_no_escalation(principal, &grants)?;
+        let updated = self
+            .store
+            .replace_app_roles(app.id, &role_ids, self.clock.now())
+            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        self.changed(&ChangeSubject::App(app.client_id.clone()));
+        Ok(self.view(&updated, &env))
+    }
+
+    /// Activates or deactivates an app (idempotent). Deactivation stops every token of
+    /// the app from the next call on; activation restores tokens still in their lifetime.
+    pub fn set_app_status(&self, principal: &Principal, env: &str, client_id: &str, status: AppStatus) -> Result<AppView, Error> {
+        let (env, app) = self.app(env, client_id)?;
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        let updated = self
+            .store
+            .set_app_status(app.id, status, self.clock.now())
+            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        self.changed(&ChangeSubject::App(app.client_id.clone()));
+        Ok(self.view(&updated, &env))
+    }
+
+    /// Deletes an inactive app for good (409 while active).
+    pub fn delete_app(&self, principal: &Principal, env: &str, client_id: &str) -> Result<(), Error> {
+        let (_, app) = self.app(env, client_id)?;
+        if !app.may_be_deleted() {
+            return Err(Error::AppIsActive);
+        }
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        self.store
+            .delete_app(app.id, self.clock.now())
+            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        self.changed(&ChangeSubject::App(app.client_id));
+        Ok(())
+    }
+}
