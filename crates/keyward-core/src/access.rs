@@ -101,7 +101,10 @@ impl Principal {
     /// Whether the principal holds `permission` (live grants ∩ token scope).
     pub fn holds(&self, permission: &Permission) -> bool {
         self.grants.allows(permission)
-            && self.scope_limit.as_ref().is_none_or(|s| s.allows(permission))
+            && self
+                .scope_limit
+                .as_ref()
+                .is_none_or(|s| s.allows(permission))
     }
 
     /// Whether the principal may act on `target`.
@@ -118,7 +121,9 @@ impl Principal {
         if self.holds(permission) && self.reaches(target) {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!("requires `{permission}` on {target}")))
+            Err(Error::Forbidden(format!(
+                "requires `{permission}` on {target}"
+            )))
         }
     }
 }
@@ -215,13 +220,21 @@ impl Validator {
 
     /// The current key ring.
     pub fn keys(&self) -> Arc<KeyRing> {
-        Arc::clone(&self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Reloads keys from storage (after a rotation or an unknown `kid`).
     pub fn reload_keys(&self) -> Result<(), Error> {
         let ring = load_ring(self.live.source().as_ref(), &self.key_source)?;
-        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
         Ok(())
     }
 
@@ -248,7 +261,13 @@ impl Validator {
     }
 
     /// Authenticates and checks one permission on one target: the whole decision.
-    pub fn check(&self, bearer: &str, permission: &Permission, target: &Target, io: Io) -> Result<Principal, Error> {
+    pub fn check(
+        &self,
+        bearer: &str,
+        permission: &Permission,
+        target: &Target,
+        io: Io,
+    ) -> Result<Principal, Error> {
         let principal = self.authenticate(bearer, io)?;
         principal.authorize(permission, target)?;
         Ok(principal)
@@ -270,13 +289,17 @@ impl Validator {
                     return Err(Error::Unauthenticated("unknown signing key"));
                 }
                 self.reload_keys()?;
-                self.keys().verify(token).map_err(|_| Error::Unauthenticated("invalid token"))?
+                self.keys()
+                    .verify(token)
+                    .map_err(|_| Error::Unauthenticated("invalid token"))?
             }
             Err(_) => return Err(Error::Unauthenticated("invalid token")),
         };
         let now = self.clock.now().timestamp();
         if claims.iss != self.config.issuer || claims.aud != self.config.audience {
-            return Err(Error::Unauthenticated("token is for another issuer or audience"));
+            return Err(Error::Unauthenticated(
+                "token is for another issuer or audience",
+            ));
         }
         if claims.exp <= now {
             return Err(Error::Unauthenticated("token expired"));
@@ -290,7 +313,10 @@ impl Validator {
 
     fn may_reload_keys(&self) -> bool {
         let now = self.clock.now();
-        let mut last = self.last_key_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .last_key_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match *last {
             Some(t) if (now - t).num_seconds() < KEY_RELOAD_INTERVAL_SECS => false,
             _ => {
@@ -302,8 +328,12 @@ impl Validator {
 
     fn app_principal(&self, claims: &AccessTokenClaims, io: Io) -> Result<Principal, Error> {
         let revoked = Error::Unauthenticated("token revoked or client app inactive");
-        let client_id = ClientId::parse(&claims.client_id).map_err(|_| Error::Unauthenticated("invalid token"))?;
-        let app = self.live.app(&client_id, io)?.ok_or(Error::Unauthenticated("unknown client app"))?;
+        let client_id = ClientId::parse(&claims.client_id)
+            .map_err(|_| Error::Unauthenticated("invalid token"))?;
+        let app = self
+            .live
+            .app(&client_id, io)?
+            .ok_or(Error::Unauthenticated("unknown client app"))?;
         if app.deleted || app.status != AppStatus::Active {
             return Err(revoked);
         }

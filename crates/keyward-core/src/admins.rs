@@ -58,12 +58,21 @@ impl Keyward {
     /// On an empty database: creates the environment `default` and the first Super
     /// Admin with a personal credential (the configured one, at least 32 characters, or
     /// a generated one). Does nothing on an initialised database.
-    pub fn bootstrap(&self, configured_credential: Option<&str>) -> Result<BootstrapOutcome, Error> {
+    pub fn bootstrap(
+        &self,
+        configured_credential: Option<&str>,
+    ) -> Result<BootstrapOutcome, Error> {
         let now = self.clock.now();
         let default = EnvironmentSlug::default_slug();
         if self.store.environment_by_slug(&default)?.is_none() && !self.store.any_admin()? {
             let name = EnvironmentName::parse("Default").map_err(Error::invalid)?;
-            match self.store.create_environment(&NewEnvironment { slug: default, name }, now) {
+            match self.store.create_environment(
+                &NewEnvironment {
+                    slug: default,
+                    name,
+                },
+                now,
+            ) {
                 Ok(env) => self.changed(&ChangeSubject::Environment(env.id)),
                 Err(StoreError::NameTaken) => {} // another instance was first
                 Err(e) => return Err(e.into()),
@@ -106,7 +115,9 @@ impl Keyward {
 
     fn admin(&self, username: &str) -> Result<AdminUser, Error> {
         let username = Username::parse(username).map_err(|_| Error::NotFound(Resource::Admin))?;
-        self.store.admin_by_username(&username)?.ok_or(Error::NotFound(Resource::Admin))
+        self.store
+            .admin_by_username(&username)?
+            .ok_or(Error::NotFound(Resource::Admin))
     }
 
     /// Creates an admin user. Without a password, one is generated and returned once.
@@ -120,7 +131,10 @@ impl Keyward {
         let username = Username::parse(username).map_err(|e| errors.push(e)).ok();
         let role = BuiltinRole::from_name(role);
         if role.is_none() {
-            errors.push(ValidationError::new("role", "must be `Super Admin` or `Admin`"));
+            errors.push(ValidationError::new(
+                "role",
+                "must be `Super Admin` or `Admin`",
+            ));
         }
         let (password, generated) = match password {
             Some(p) => (Password::parse(p).map_err(|e| errors.push(e)).ok(), None),
@@ -129,22 +143,40 @@ impl Keyward {
                 (Password::parse(text.to_string()).ok(), Some(text))
             }
         };
-        let (Some(username), Some(role), Some(password), true) = (username, role, password, errors.is_empty()) else {
+        let (Some(username), Some(role), Some(password), true) =
+            (username, role, password, errors.is_empty())
+        else {
             return Err(Error::Invalid(errors));
         };
         let password_hash = Some(self.hasher.hash(password.expose().as_bytes(), &mut OsRng)?);
         let admin = self
             .store
-            .create_admin(&NewAdmin { username, password_hash, role, credential_digest: None }, self.clock.now())
+            .create_admin(
+                &NewAdmin {
+                    username,
+                    password_hash,
+                    role,
+                    credential_digest: None,
+                },
+                self.clock.now(),
+            )
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
         Ok((AdminView::from(&admin), generated))
     }
 
     /// Admin users, paginated.
-    pub fn list_admins(&self, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> Result<Page<AdminView>, Error> {
+    pub fn list_admins(
+        &self,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<AdminView>, Error> {
         let page = self.store.list_admins(order, limit, cursor)?;
-        Ok(Page { items: page.items.iter().map(AdminView::from).collect(), next_cursor: page.next_cursor })
+        Ok(Page {
+            items: page.items.iter().map(AdminView::from).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// One admin user.
@@ -167,7 +199,10 @@ impl Keyward {
 
     /// Issues a Super Admin's personal API credential, revoking the previous one: it
     /// fails from its next call on. Returned once; stored as a SHA-256 digest.
-    pub fn issue_personal_credential(&self, username: &str) -> Result<(AdminView, PersonalCredential), Error> {
+    pub fn issue_personal_credential(
+        &self,
+        username: &str,
+    ) -> Result<(AdminView, PersonalCredential), Error> {
         let admin = self.admin(username)?;
         if admin.role != BuiltinRole::SuperAdmin {
             return Err(Error::NotSuperAdmin);

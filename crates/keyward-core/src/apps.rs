@@ -56,7 +56,8 @@ impl Keyward {
 
     fn app(&self, env: &str, client_id: &str) -> Result<(Environment, ClientApp), Error> {
         let env = self.environment(env)?;
-        let client_id = ClientId::parse(client_id).map_err(|_| Error::NotFound(Resource::ClientApp))?;
+        let client_id =
+            ClientId::parse(client_id).map_err(|_| Error::NotFound(Resource::ClientApp))?;
         let app = self
             .store
             .app_in_environment(env.id, &client_id)?
@@ -77,7 +78,11 @@ impl Keyward {
         }
     }
 
-    fn resolve_roles(&self, env: &Environment, names: &[RoleName]) -> Result<(Vec<RoleId>, Grants), Error> {
+    fn resolve_roles(
+        &self,
+        env: &Environment,
+        names: &[RoleName],
+    ) -> Result<(Vec<RoleId>, Grants), Error> {
         let roles = self.store.roles_by_names(env.id, names)?;
         let mut grants = Grants::none();
         for role in &roles {
@@ -88,7 +93,13 @@ impl Keyward {
 
     /// Creates a client app with a new client ID and secret, inside the quota. The
     /// secret is returned this once; only its argon2id hash is stored.
-    pub fn create_app(&self, principal: &Principal, env: &str, name: &str, roles: &[String]) -> Result<CreatedApp, Error> {
+    pub fn create_app(
+        &self,
+        principal: &Principal,
+        env: &str,
+        name: &str,
+        roles: &[String],
+    ) -> Result<CreatedApp, Error> {
         let env = self.environment(env)?;
         let mut errors = Vec::new();
         let name = AppName::parse(name).map_err(|e| errors.push(e)).ok();
@@ -107,7 +118,9 @@ impl Keyward {
         ensure_no_escalation(principal, &grants)?;
         // A cheap early answer for a full environment; the store's transaction decides.
         if !self.config.quota.admits_one_more(env.client_app_count) {
-            return Err(Error::QuotaReached(self.config.quota.client_apps_per_environment));
+            return Err(Error::QuotaReached(
+                self.config.quota.client_apps_per_environment,
+            ));
         }
         let secret = ClientSecret::generate(&mut OsRng);
         let secret_hash = self.hasher.hash(secret.expose().as_bytes(), &mut OsRng)?;
@@ -118,12 +131,20 @@ impl Keyward {
             secret_hash,
             role_ids,
         };
-        let app = self.store.create_app(&new, self.config.quota, self.clock.now()).map_err(|e| match e {
-            keyward_store::StoreError::QuotaReached => Error::QuotaReached(self.config.quota.client_apps_per_environment),
-            other => Error::from_store(other, Resource::ClientApp),
-        })?;
+        let app = self
+            .store
+            .create_app(&new, self.config.quota, self.clock.now())
+            .map_err(|e| match e {
+                keyward_store::StoreError::QuotaReached => {
+                    Error::QuotaReached(self.config.quota.client_apps_per_environment)
+                }
+                other => Error::from_store(other, Resource::ClientApp),
+            })?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
-        Ok(CreatedApp { app: self.view(&app, &env), client_secret: secret })
+        Ok(CreatedApp {
+            app: self.view(&app, &env),
+            client_secret: secret,
+        })
     }
 
     /// Apps of an environment, filtered and paginated.
@@ -144,7 +165,13 @@ impl Keyward {
 
     /// Replaces an app's roles; its existing tokens get the new permissions on their
     /// next call.
-    pub fn replace_app_roles(&self, principal: &Principal, env: &str, client_id: &str, roles: &[String]) -> Result<AppView, Error> {
+    pub fn replace_app_roles(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+        roles: &[String],
+    ) -> Result<AppView, Error> {
         let (env, app) = self.app(env, client_id)?;
         let names = parse_role_names(roles)?;
         let (role_ids, grants) = self.resolve_roles(&env, &names)?;
@@ -160,7 +187,13 @@ impl Keyward {
 
     /// Activates or deactivates an app (idempotent). Deactivation stops every token of
     /// the app from the next call on; activation restores tokens still in their lifetime.
-    pub fn set_app_status(&self, principal: &Principal, env: &str, client_id: &str, status: AppStatus) -> Result<AppView, Error> {
+    pub fn set_app_status(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+        status: AppStatus,
+    ) -> Result<AppView, Error> {
         let (env, app) = self.app(env, client_id)?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
         let updated = self
@@ -172,7 +205,12 @@ impl Keyward {
     }
 
     /// Deletes an inactive app for good (409 while active).
-    pub fn delete_app(&self, principal: &Principal, env: &str, client_id: &str) -> Result<(), Error> {
+    pub fn delete_app(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+    ) -> Result<(), Error> {
         let (_, app) = self.app(env, client_id)?;
         if !app.may_be_deleted() {
             return Err(Error::AppIsActive);

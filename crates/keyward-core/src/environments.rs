@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
-    Cursor, Environment, EnvironmentName, EnvironmentSlug, Page, PageLimit, SortOrder, ValidationError,
+    Cursor, Environment, EnvironmentName, EnvironmentSlug, Page, PageLimit, SortOrder,
+    ValidationError,
 };
 use keyward_store::{ChangeSubject, EnvironmentChange, NewEnvironment};
 
@@ -39,19 +40,28 @@ impl From<&Environment> for EnvironmentView {
 impl Keyward {
     /// The environment with this slug, or 404.
     pub(crate) fn environment(&self, slug: &str) -> Result<Environment, Error> {
-        let slug = EnvironmentSlug::parse(slug).map_err(|_| Error::NotFound(Resource::Environment))?;
+        let slug =
+            EnvironmentSlug::parse(slug).map_err(|_| Error::NotFound(Resource::Environment))?;
         self.store
             .environment_by_slug(&slug)?
             .ok_or(Error::NotFound(Resource::Environment))
     }
 
     /// Creates an environment (with its built-in roles).
-    pub fn create_environment(&self, slug: &str, name: Option<&str>) -> Result<EnvironmentView, Error> {
+    pub fn create_environment(
+        &self,
+        slug: &str,
+        name: Option<&str>,
+    ) -> Result<EnvironmentView, Error> {
         let mut errors = Vec::new();
-        let slug = EnvironmentSlug::parse(slug).map_err(|e| errors.push(e)).ok();
-        let name = EnvironmentName::parse(name.unwrap_or_else(|| slug.as_ref().map_or("", |s| s.as_str())))
+        let slug = EnvironmentSlug::parse(slug)
             .map_err(|e| errors.push(e))
             .ok();
+        let name = EnvironmentName::parse(
+            name.unwrap_or_else(|| slug.as_ref().map_or("", |s| s.as_str())),
+        )
+        .map_err(|e| errors.push(e))
+        .ok();
         let (Some(slug), Some(name), true) = (slug, name, errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
@@ -76,7 +86,10 @@ impl Keyward {
                 Some(slug) => vec![EnvironmentView::from(&self.environment(slug.as_str())?)],
                 None => vec![],
             };
-            return Ok(Page { items, next_cursor: None });
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
         }
         let page = self.store.list_environments(order, limit, cursor)?;
         Ok(Page {
@@ -92,18 +105,30 @@ impl Keyward {
 
     /// Renames, enables or disables an environment. Disabling refuses every token
     /// request and every token of its apps from the next call on; nothing is deleted.
-    pub fn update_environment(&self, slug: &str, name: Option<&str>, enabled: Option<bool>) -> Result<EnvironmentView, Error> {
+    pub fn update_environment(
+        &self,
+        slug: &str,
+        name: Option<&str>,
+        enabled: Option<bool>,
+    ) -> Result<EnvironmentView, Error> {
         let env = self.environment(slug)?;
         let name = name
             .map(EnvironmentName::parse)
             .transpose()
             .map_err(Error::invalid)?;
         if name.is_none() && enabled.is_none() {
-            return Err(Error::invalid(ValidationError::new("body", "give `enabled` and/or `name`")));
+            return Err(Error::invalid(ValidationError::new(
+                "body",
+                "give `enabled` and/or `name`",
+            )));
         }
         let updated = self
             .store
-            .update_environment(env.id, &EnvironmentChange { name, enabled }, self.clock.now())
+            .update_environment(
+                env.id,
+                &EnvironmentChange { name, enabled },
+                self.clock.now(),
+            )
             .map_err(|e| Error::from_store(e, Resource::Environment))?;
         self.changed(&ChangeSubject::Environment(env.id));
         Ok(EnvironmentView::from(&updated))

@@ -72,11 +72,17 @@ pub(crate) struct FailureThrottle {
 
 impl FailureThrottle {
     pub(crate) fn new(max_failures: u32, window_secs: i64) -> Self {
-        Self { max_failures, window_secs, entries: Mutex::new(HashMap::new()) }
+        Self {
+            max_failures,
+            window_secs,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, DateTime<Utc>)>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Seconds to wait, when the client ID is locked out.
@@ -142,12 +148,20 @@ impl IssuerCaches {
     }
 
     fn is_verified(&self, client_id: &ClientId, mac: &[u8; 32]) -> bool {
-        let verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        verified.get(client_id).is_some_and(|known| bool::from(known.ct_eq(mac)))
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verified
+            .get(client_id)
+            .is_some_and(|known| bool::from(known.ct_eq(mac)))
     }
 
     fn remember_verified(&self, client_id: &ClientId, mac: [u8; 32]) {
-        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if verified.len() > 100_000 {
             verified.clear();
         }
@@ -156,23 +170,35 @@ impl IssuerCaches {
 
     /// Forgets what an app change may have made stale.
     pub(crate) fn invalidate_app(&self, client_id: &ClientId) {
-        self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(client_id);
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(client_id);
     }
 
     /// Forgets every reusable token (after a change whose apps are unknown here).
     pub(crate) fn clear_reuse(&self) {
-        self.reuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.reuse
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     fn reusable(&self, key: &(AppId, String, bool), now: i64, lifetime: i64) -> Option<Reusable> {
-        let reuse = self.reuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reuse = self
+            .reuse
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let r = reuse.get(key)?;
         // Reused only while more than half of its lifetime remains.
         (r.exp - now > lifetime / 2 && r.iat <= now).then(|| r.clone())
     }
 
     fn remember_reusable(&self, key: (AppId, String, bool), r: Reusable) {
-        let mut reuse = self.reuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut reuse = self
+            .reuse
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if reuse.len() > 100_000 {
             reuse.clear();
         }
@@ -180,7 +206,10 @@ impl IssuerCaches {
     }
 
     fn record_usage(&self, app: AppId, now: DateTime<Utc>) {
-        let mut usage = self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = usage.entry(app).or_insert(now);
         if *entry < now {
             *entry = now;
@@ -189,12 +218,19 @@ impl IssuerCaches {
 
     /// The usage not yet written, without taking it.
     pub(crate) fn pending_usage(&self, app: AppId) -> Option<DateTime<Utc>> {
-        self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&app).copied()
+        self.usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&app)
+            .copied()
     }
 
     /// Takes the usage batch to write.
     pub(crate) fn take_usage(&self) -> Vec<(AppId, DateTime<Utc>)> {
-        let mut usage = self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         usage.drain().collect()
     }
 
@@ -212,7 +248,9 @@ fn requested_scope(text: &str, grants: &Grants) -> Result<Vec<Permission>, Issue
     for part in text.split(' ').filter(|p| !p.is_empty()) {
         let p = Permission::parse(part).map_err(|e| IssueError::InvalidScope(e.message))?;
         if !grants.allows(&p) {
-            return Err(IssueError::InvalidScope(format!("`{p}` is not granted to this client")));
+            return Err(IssueError::InvalidScope(format!(
+                "`{p}` is not granted to this client"
+            )));
         }
         wanted.push(p);
     }
@@ -235,12 +273,15 @@ impl Keyward {
         let now = self.clock.now();
         // A malformed secret or client ID is refused without a lookup: the checksum lets
         // typos fail fast, and the answer says nothing about which client IDs exist.
-        let secret = ClientSecret::parse(&request.client_secret).map_err(|_| IssueError::InvalidClient)?;
-        let client_id = ClientId::parse(&request.client_id).map_err(|_| IssueError::InvalidClient)?;
+        let secret =
+            ClientSecret::parse(&request.client_secret).map_err(|_| IssueError::InvalidClient)?;
+        let client_id =
+            ClientId::parse(&request.client_id).map_err(|_| IssueError::InvalidClient)?;
         let live = self.validator.live();
         let app = live.app(&client_id, io)?;
         let mac = self.caches.mac(&client_id, secret.expose());
-        let warm = app.as_ref().is_some_and(|a| !a.deleted) && self.caches.is_verified(&client_id, &mac);
+        let warm =
+            app.as_ref().is_some_and(|a| !a.deleted) && self.caches.is_verified(&client_id, &mac);
         if !warm {
             if let Some(retry_after) = self.caches.throttle.retry_after(client_id.as_str(), now) {
                 return Err(IssueError::Throttled { retry_after });
@@ -248,12 +289,20 @@ impl Keyward {
             if io == Io::Forbidden {
                 return Err(IssueError::Other(Error::WouldBlock));
             }
-            let hash = app.as_ref().filter(|a| !a.deleted).and_then(|a| a.secret_hash.as_deref());
+            let hash = app
+                .as_ref()
+                .filter(|a| !a.deleted)
+                .and_then(|a| a.secret_hash.as_deref());
             let ok = match hash {
-                Some(phc) => self.hasher.verify(secret.expose().as_bytes(), phc).map_err(Error::from)?,
+                Some(phc) => self
+                    .hasher
+                    .verify(secret.expose().as_bytes(), phc)
+                    .map_err(Error::from)?,
                 None => {
                     // Unknown client: spend the same time as a real verification.
-                    self.hasher.verify_dummy(secret.expose().as_bytes()).map_err(Error::from)?;
+                    self.hasher
+                        .verify_dummy(secret.expose().as_bytes())
+                        .map_err(Error::from)?;
                     false
                 }
             };
@@ -263,11 +312,15 @@ impl Keyward {
             }
             self.caches.remember_verified(&client_id, mac);
         }
-        let Some(app) = app.filter(|a| !a.deleted) else { return Err(IssueError::InvalidClient) };
+        let Some(app) = app.filter(|a| !a.deleted) else {
+            return Err(IssueError::InvalidClient);
+        };
         if app.status != AppStatus::Active {
             return Err(IssueError::InvalidClient);
         }
-        let env = live.environment(app.environment_id, io)?.ok_or(IssueError::InvalidClient)?;
+        let env = live
+            .environment(app.environment_id, io)?
+            .ok_or(IssueError::InvalidClient)?;
         if !env.enabled {
             return Err(IssueError::InvalidClient);
         }
@@ -275,7 +328,14 @@ impl Keyward {
         let (scope, restricted) = match &request.scope {
             Some(text) => {
                 let wanted = requested_scope(text, &grants)?;
-                (wanted.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "), true)
+                (
+                    wanted
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    true,
+                )
             }
             None => (grants.to_scope(), false),
         };
@@ -285,7 +345,11 @@ impl Keyward {
         if self.config.token_reuse {
             if let Some(r) = self.caches.reusable(&key, now_s, lifetime) {
                 self.caches.record_usage(app.id, now);
-                return Ok(IssuedToken { access_token: r.token, expires_in: r.exp - now_s, scope });
+                return Ok(IssuedToken {
+                    access_token: r.token,
+                    expires_in: r.exp - now_s,
+                    scope,
+                });
             }
         }
         let claims = AccessTokenClaims {
@@ -306,10 +370,21 @@ impl Keyward {
             .sign(&claims)
             .map_err(|e| Error::Internal(format!("signing: {e}")))?;
         if self.config.token_reuse {
-            self.caches.remember_reusable(key, Reusable { token: token.clone(), iat: now_s, exp: claims.exp });
+            self.caches.remember_reusable(
+                key,
+                Reusable {
+                    token: token.clone(),
+                    iat: now_s,
+                    exp: claims.exp,
+                },
+            );
         }
         self.caches.record_usage(app.id, now);
-        Ok(IssuedToken { access_token: token, expires_in: lifetime, scope })
+        Ok(IssuedToken {
+            access_token: token,
+            expires_in: lifetime,
+            scope,
+        })
     }
 }
 
@@ -332,17 +407,31 @@ mod tests {
         assert_eq!(th.retry_after("other", t(10)), None);
         assert_eq!(th.retry_after("c", t(60)), None);
         th.record_failure("c", t(61));
-        assert_eq!(th.retry_after("c", t(61)), None, "a new window starts counting afresh");
+        assert_eq!(
+            th.retry_after("c", t(61)),
+            None,
+            "a new window starts counting afresh"
+        );
     }
 
     #[test]
     fn scope_must_parse_and_be_granted() {
         let perm = |s| Permission::parse(s).unwrap_or_else(|e| panic!("{e}"));
         let grants = Grants::from_permissions([perm("orders:*"), perm("users:read")]);
-        let ok = requested_scope("orders:read  users:read orders:read", &grants).unwrap_or_else(|_| panic!("ok"));
+        let ok = requested_scope("orders:read  users:read orders:read", &grants)
+            .unwrap_or_else(|_| panic!("ok"));
         assert_eq!(ok, vec![perm("orders:read"), perm("users:read")]);
-        assert!(matches!(requested_scope("users:write", &grants), Err(IssueError::InvalidScope(_))));
-        assert!(matches!(requested_scope("Orders:read", &grants), Err(IssueError::InvalidScope(_))));
-        assert!(matches!(requested_scope(" ", &grants), Err(IssueError::InvalidScope(_))));
+        assert!(matches!(
+            requested_scope("users:write", &grants),
+            Err(IssueError::InvalidScope(_))
+        ));
+        assert!(matches!(
+            requested_scope("Orders:read", &grants),
+            Err(IssueError::InvalidScope(_))
+        ));
+        assert!(matches!(
+            requested_scope(" ", &grants),
+            Err(IssueError::InvalidScope(_))
+        ));
     }
 }

@@ -111,18 +111,29 @@ impl Keyward {
     ) -> Result<Self, Error> {
         let master = Arc::new(master);
         let records = store.signing_keys()?;
-        if !records.iter().any(|r| r.algorithm == config.algorithm.as_str()) {
+        if !records
+            .iter()
+            .any(|r| r.algorithm == config.algorithm.as_str())
+        {
             let record = generate_signing_key(config.algorithm, &master, &mut OsRng, clock.now())
                 .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
             store.insert_signing_key(&record)?;
-            log::info!("generated a {} signing key (kid {})", config.algorithm.as_str(), record.kid);
+            log::info!(
+                "generated a {} signing key (kid {})",
+                config.algorithm.as_str(),
+                record.kid
+            );
         } else {
             // Fail early with a clear message when the master key does not match.
-            KeyRing::load(&records, config.algorithm, &master).map_err(|e| Error::Internal(format!("signing keys: {e}")))?;
+            KeyRing::load(&records, config.algorithm, &master)
+                .map_err(|e| Error::Internal(format!("signing keys: {e}")))?;
         }
         let validator = Validator::new(
             Arc::clone(&store) as Arc<dyn keyward_store::LiveSource>,
-            KeySource::Signing { master, algorithm: config.algorithm },
+            KeySource::Signing {
+                master,
+                algorithm: config.algorithm,
+            },
             ValidatorConfig {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
@@ -130,12 +141,28 @@ impl Keyward {
             },
             Arc::clone(&clock),
         )?;
-        let hasher = SecretHasher::new(config.hashing_concurrency.max(1), config.hashing_queue, &mut OsRng)?;
+        let hasher = SecretHasher::new(
+            config.hashing_concurrency.max(1),
+            config.hashing_queue,
+            &mut OsRng,
+        )?;
         let mut mac_key = [0u8; 32];
         OsRng.fill_bytes(&mut mac_key);
-        let window = i64::try_from(config.failure_window.as_secs()).unwrap_or(60).max(1);
-        let caches = IssuerCaches::new(mac_key, FailureThrottle::new(config.max_failed_attempts.max(1), window));
-        Ok(Self { store, validator: Arc::new(validator), hasher, caches, config, clock })
+        let window = i64::try_from(config.failure_window.as_secs())
+            .unwrap_or(60)
+            .max(1);
+        let caches = IssuerCaches::new(
+            mac_key,
+            FailureThrottle::new(config.max_failed_attempts.max(1), window),
+        );
+        Ok(Self {
+            store,
+            validator: Arc::new(validator),
+            hasher,
+            caches,
+            config,
+            clock,
+        })
     }
 
     /// The validator (shared with the HTTP extractor).

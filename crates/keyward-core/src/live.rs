@@ -61,11 +61,15 @@ impl LiveState {
     }
 
     fn read_maps(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
-        self.maps.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.maps
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write_maps(&self) -> std::sync::RwLockWriteGuard<'_, Maps> {
-        self.maps.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.maps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Loads through the cache: a hit answers from memory; a miss needs `Io::Allowed`.
@@ -87,7 +91,9 @@ impl LiveState {
             return Err(Error::WouldBlock);
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let Some(value) = load()? else { return Ok(None) };
+        let Some(value) = load()? else {
+            return Ok(None);
+        };
         let value = Arc::new(value);
         let mut maps = self.write_maps();
         // An invalidation since the load began means the value may be stale: use it
@@ -100,28 +106,54 @@ impl LiveState {
 
     /// The live state of an app (deleted apps answer with their tombstone).
     pub fn app(&self, client_id: &ClientId, io: Io) -> Result<Option<Arc<AppState>>, Error> {
-        self.cached(io, client_id, |m| &m.apps, |m| &mut m.apps, || Ok(self.source.app_state(client_id)?))
+        self.cached(
+            io,
+            client_id,
+            |m| &m.apps,
+            |m| &mut m.apps,
+            || Ok(self.source.app_state(client_id)?),
+        )
     }
 
     /// The live state of an environment.
-    pub fn environment(&self, id: EnvironmentId, io: Io) -> Result<Option<Arc<Environment>>, Error> {
-        self.cached(io, &id, |m| &m.environments, |m| &mut m.environments, || {
-            Ok(self.source.environment_by_id(id)?)
-        })
+    pub fn environment(
+        &self,
+        id: EnvironmentId,
+        io: Io,
+    ) -> Result<Option<Arc<Environment>>, Error> {
+        self.cached(
+            io,
+            &id,
+            |m| &m.environments,
+            |m| &mut m.environments,
+            || Ok(self.source.environment_by_id(id)?),
+        )
     }
 
     /// The live state of a role.
     pub fn role(&self, id: RoleId, io: Io) -> Result<Option<Arc<Role>>, Error> {
-        self.cached(io, &id, |m| &m.roles, |m| &mut m.roles, || {
-            Ok(self.source.roles_by_ids(&[id])?.into_iter().next())
-        })
+        self.cached(
+            io,
+            &id,
+            |m| &m.roles,
+            |m| &mut m.roles,
+            || Ok(self.source.roles_by_ids(&[id])?.into_iter().next()),
+        )
     }
 
     /// The admin holding the personal credential with this digest.
-    pub fn admin_by_credential(&self, digest: &[u8; 32], io: Io) -> Result<Option<Arc<AdminUser>>, Error> {
-        self.cached(io, digest, |m| &m.admins, |m| &mut m.admins, || {
-            Ok(self.source.admin_by_credential(digest)?)
-        })
+    pub fn admin_by_credential(
+        &self,
+        digest: &[u8; 32],
+        io: Io,
+    ) -> Result<Option<Arc<AdminUser>>, Error> {
+        self.cached(
+            io,
+            digest,
+            |m| &m.admins,
+            |m| &mut m.admins,
+            || Ok(self.source.admin_by_credential(digest)?),
+        )
     }
 
     /// The union of the grants of these roles (a role deleted meanwhile grants nothing).
@@ -131,7 +163,9 @@ impl LiveState {
         for id in role_ids {
             if let Some(role) = self.role(*id, io)? {
                 grants.extend(&role.grants());
-                global |= role.builtin.is_some_and(keyward_domain::BuiltinRole::is_global);
+                global |= role
+                    .builtin
+                    .is_some_and(keyward_domain::BuiltinRole::is_global);
             }
         }
         Ok((grants, global))
@@ -171,7 +205,9 @@ impl LiveState {
         loop {
             let after = self.last_seq.load(Ordering::Acquire);
             let changes = self.source.changes_since(after, BATCH)?;
-            let Some(last) = changes.last().map(|c| c.seq) else { break };
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                break;
+            };
             for change in &changes {
                 self.invalidate(&change.subject);
             }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
-    BuiltinRole, Cursor, Grants, Page, PageLimit, Permission, Role, RoleName, SortOrder, ValidationError,
+    BuiltinRole, Cursor, Grants, Page, PageLimit, Permission, Role, RoleName, SortOrder,
+    ValidationError,
 };
 use keyward_store::{ChangeSubject, NewRole};
 
@@ -71,14 +72,27 @@ pub(crate) fn ensure_no_escalation(principal: &Principal, grants: &Grants) -> Re
 }
 
 impl Keyward {
-    fn role(&self, env_slug: &str, name: &str) -> Result<(keyward_domain::Environment, Role), Error> {
+    fn role(
+        &self,
+        env_slug: &str,
+        name: &str,
+    ) -> Result<(keyward_domain::Environment, Role), Error> {
         let env = self.environment(env_slug)?;
-        let role = self.store.role_by_name(env.id, name)?.ok_or(Error::NotFound(Resource::Role))?;
+        let role = self
+            .store
+            .role_by_name(env.id, name)?
+            .ok_or(Error::NotFound(Resource::Role))?;
         Ok((env, role))
     }
 
     /// Creates a custom role.
-    pub fn create_role(&self, principal: &Principal, env: &str, name: &str, permissions: &[String]) -> Result<RoleView, Error> {
+    pub fn create_role(
+        &self,
+        principal: &Principal,
+        env: &str,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<RoleView, Error> {
         let env = self.environment(env)?;
         let mut errors = Vec::new();
         let name = RoleName::parse(name).map_err(|e| errors.push(e)).ok();
@@ -93,23 +107,45 @@ impl Keyward {
         let (Some(name), Some(permissions), true) = (name, permissions, errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
-        if BuiltinRole::ALL.iter().any(|b| b.name().eq_ignore_ascii_case(name.as_str())) {
+        if BuiltinRole::ALL
+            .iter()
+            .any(|b| b.name().eq_ignore_ascii_case(name.as_str()))
+        {
             return Err(Error::NameTaken(Resource::Role));
         }
-        ensure_no_escalation(principal, &Grants::from_permissions(permissions.iter().cloned()))?;
+        ensure_no_escalation(
+            principal,
+            &Grants::from_permissions(permissions.iter().cloned()),
+        )?;
         let role = self
             .store
-            .create_role(&NewRole { environment_id: env.id, name, permissions }, self.clock.now())
+            .create_role(
+                &NewRole {
+                    environment_id: env.id,
+                    name,
+                    permissions,
+                },
+                self.clock.now(),
+            )
             .map_err(|e| Error::from_store(e, Resource::Role))?;
         self.changed(&ChangeSubject::Role(role.id));
         Ok(RoleView::from(&role))
     }
 
     /// Roles of an environment, built-in ones included.
-    pub fn list_roles(&self, env: &str, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> Result<Page<RoleView>, Error> {
+    pub fn list_roles(
+        &self,
+        env: &str,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<RoleView>, Error> {
         let env = self.environment(env)?;
         let page = self.store.list_roles(env.id, order, limit, cursor)?;
-        Ok(Page { items: page.items.iter().map(RoleView::from).collect(), next_cursor: page.next_cursor })
+        Ok(Page {
+            items: page.items.iter().map(RoleView::from).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// One role.
@@ -119,14 +155,23 @@ impl Keyward {
 
     /// Replaces a custom role's permissions; every app holding it sees the change on
     /// its next call.
-    pub fn replace_role(&self, principal: &Principal, env: &str, name: &str, permissions: &[String]) -> Result<RoleView, Error> {
+    pub fn replace_role(
+        &self,
+        principal: &Principal,
+        env: &str,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<RoleView, Error> {
         let (_, role) = self.role(env, name)?;
         let permissions = parse_permissions(permissions)?;
         if role.builtin.is_some() {
             return Err(Error::BuiltinRole);
         }
         ensure_no_escalation(principal, &role.grants())?;
-        ensure_no_escalation(principal, &Grants::from_permissions(permissions.iter().cloned()))?;
+        ensure_no_escalation(
+            principal,
+            &Grants::from_permissions(permissions.iter().cloned()),
+        )?;
         let updated = self
             .store
             .replace_role_permissions(role.id, &permissions, self.clock.now())
@@ -136,7 +181,13 @@ impl Keyward {
     }
 
     /// Deletes a custom role. A role still bound to apps needs `force`, which unbinds it.
-    pub fn delete_role(&self, principal: &Principal, env: &str, name: &str, force: bool) -> Result<(), Error> {
+    pub fn delete_role(
+        &self,
+        principal: &Principal,
+        env: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<(), Error> {
         let (_, role) = self.role(env, name)?;
         if role.builtin.is_some() {
             return Err(Error::BuiltinRole);

@@ -54,7 +54,10 @@ impl Password {
     pub fn parse(text: String) -> Result<Self, ValidationError> {
         let len = text.chars().count();
         if !(12..=1024).contains(&len) {
-            return Err(ValidationError::new("password", "must be 12 to 1024 characters"));
+            return Err(ValidationError::new(
+                "password",
+                "must be 12 to 1024 characters",
+            ));
         }
         Ok(Self(Zeroizing::new(text)))
     }

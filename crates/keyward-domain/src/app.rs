@@ -31,17 +31,19 @@ impl AppName {
                 "may contain only ASCII letters, digits, spaces and + = , . @ -",
             ));
         }
-        if !text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'+' | b'=' | b',' | b'.' | b'@' | b'-'))
-        {
+        if !text.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b' ' | b'+' | b'=' | b',' | b'.' | b'@' | b'-')
+        }) {
             return Err(ValidationError::new(
                 "name",
                 "may contain only ASCII letters, digits, spaces and + = , . @ -",
             ));
         }
         if text.starts_with(' ') || text.ends_with(' ') {
-            return Err(ValidationError::new("name", "must not start or end with a space"));
+            return Err(ValidationError::new(
+                "name",
+                "must not start or end with a space",
+            ));
         }
         Ok(Self(text.to_owned()))
     }
@@ -76,7 +78,10 @@ impl ClientId {
         if ok {
             Ok(Self(text.to_owned()))
         } else {
-            Err(ValidationError::new("client_id", "is not a Keyward client ID"))
+            Err(ValidationError::new(
+                "client_id",
+                "is not a Keyward client ID",
+            ))
         }
     }
 

@@ -69,10 +69,16 @@ impl EnvironmentName {
             return Err(ValidationError::new("name", "must be 1 to 128 characters"));
         }
         if text.trim() != text {
-            return Err(ValidationError::new("name", "must not start or end with a space"));
+            return Err(ValidationError::new(
+                "name",
+                "must not start or end with a space",
+            ));
         }
         if text.chars().any(char::is_control) {
-            return Err(ValidationError::new("name", "must not contain control characters"));
+            return Err(ValidationError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(text.to_owned()))
     }

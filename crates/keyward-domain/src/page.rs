@@ -48,7 +48,10 @@ impl PageLimit {
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         match text.parse::<u16>() {
             Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            _ => Err(ValidationError::new("limit", "must be a whole number from 1 to 200")),
+            _ => Err(ValidationError::new(
+                "limit",
+                "must be a whole number from 1 to 200",
+            )),
         }
     }
 

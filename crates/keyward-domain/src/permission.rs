@@ -45,7 +45,9 @@ impl Permission {
         let refuse = |why: &str| {
             ValidationError::new(
                 "permission",
-                format!("`{text}` is not a permission: {why} (expected `resource:action`, lower case)"),
+                format!(
+                    "`{text}` is not a permission: {why} (expected `resource:action`, lower case)"
+                ),
             )
         };
         let (resource, action) = text.split_once(':').ok_or_else(|| refuse("no `:`"))?;
@@ -212,7 +214,13 @@ mod tests {
 
     #[test]
     fn accepts_resource_action_and_wildcard() {
-        for ok in ["orders:read", "client_apps:manage", "a:b", "a1.b-c_d:x.y-z_9", "orders:*"] {
+        for ok in [
+            "orders:read",
+            "client_apps:manage",
+            "a:b",
+            "a1.b-c_d:x.y-z_9",
+            "orders:*",
+        ] {
             assert!(Permission::parse(ok).is_ok(), "{ok}");
         }
         let long = format!("{}:{}", "a".repeat(64), "b".repeat(64));
@@ -223,9 +231,24 @@ mod tests {
     fn refuses_malformed_permissions() {
         let long = format!("{}:read", "a".repeat(65));
         for bad in [
-            "", "orders", "orders:", ":read", "orders:read:all", "Orders:read", "orders:Read",
-            "orders :read", "orders: read", "or ders:read", "1orders:read", "*:*", "*:read",
-            "orders:re*", "_x:read", "orders:read ", long.as_str(), "orders:é",
+            "",
+            "orders",
+            "orders:",
+            ":read",
+            "orders:read:all",
+            "Orders:read",
+            "orders:Read",
+            "orders :read",
+            "orders: read",
+            "or ders:read",
+            "1orders:read",
+            "*:*",
+            "*:read",
+            "orders:re*",
+            "_x:read",
+            "orders:read ",
+            long.as_str(),
+            "orders:é",
         ] {
             assert!(Permission::parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -246,7 +269,10 @@ mod tests {
         let mut g = Grants::from_permissions([p("orders:read")]);
         g.extend(&Grants::from_permissions([p("roles:*")]));
         assert!(g.allows(&p("roles:manage")));
-        assert!(g.covers(&Grants::from_permissions([p("orders:read"), p("roles:read")])));
+        assert!(g.covers(&Grants::from_permissions([
+            p("orders:read"),
+            p("roles:read")
+        ])));
         assert!(!g.covers(&Grants::all()));
         assert!(g.covers_reserved_of(&Grants::from_permissions([p("roles:read"), p("x:y")])));
         assert!(!g.covers_reserved_of(&Grants::from_permissions([p("client_apps:manage")])));

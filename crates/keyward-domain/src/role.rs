@@ -23,7 +23,10 @@ impl RoleName {
             return Err(ValidationError::new("name", "must be 1 to 64 characters"));
         }
         if text.trim() != text {
-            return Err(ValidationError::new("name", "must not start or end with a space"));
+            return Err(ValidationError::new(
+                "name",
+                "must not start or end with a space",
+            ));
         }
         if !text
             .chars()
@@ -145,7 +148,13 @@ mod tests {
 
     #[test]
     fn role_names() {
-        for ok in ["Admin", "Super Admin", "orders.reader-v2_x", "a", &"a".repeat(64)] {
+        for ok in [
+            "Admin",
+            "Super Admin",
+            "orders.reader-v2_x",
+            "a",
+            &"a".repeat(64),
+        ] {
             assert!(RoleName::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", " a", "a ", "a/b", "a:b", "é", &"a".repeat(65)] {
@@ -162,7 +171,10 @@ mod tests {
         assert!(admin.allows(&perm("roles:read")));
         assert!(!admin.allows(&perm("environments:manage")));
         assert!(!admin.allows(&perm("admins:read")));
-        assert_eq!(BuiltinRole::from_name("Super Admin"), Some(BuiltinRole::SuperAdmin));
+        assert_eq!(
+            BuiltinRole::from_name("Super Admin"),
+            Some(BuiltinRole::SuperAdmin)
+        );
         assert_eq!(BuiltinRole::from_key("admin"), Some(BuiltinRole::Admin));
     }
 }

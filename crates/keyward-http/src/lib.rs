@@ -1,1 +1,45 @@
-//! placeholder
+//! The actix-web adapter for Keyward: the OAuth endpoints, the management API, the
+//! [`Authorized<P>`] extractor that guards every protected route, and the one place
+//! where core errors become RFC 6749 or RFC 9457 responses.
+//!
+//! Architecture invariant: routes stay thin — authenticate and authorize through the
+//! extractor, read the input, call one use case of keyward-core, answer. No route checks
+//! a permission by hand, and no business rule lives here.
+//!
+//! Embedding: register a `web::Data<keyward_core::Validator>` and use [`Authorized<P>`]
+//! with a permission declared by [`permission!`] in any actix-web service.
+
+mod body;
+mod error;
+mod extract;
+mod oauth;
+mod routes;
+
+use actix_web::{web, HttpResponse};
+use keyward_core::Keyward;
+use serde_json::json;
+
+pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
+pub use extract::{authenticate, bearer, Authenticated, Authorized, Reach, RequiredPermission};
+
+/// `GET /healthz`: 200 when storage answers, 503 when it does not.
+async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
+    let core = core.into_inner();
+    match web::block(move || core.health()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ok"})),
+        _ => HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(json!({"status": "unavailable"})),
+    }
+}
+
+/// Registers every Keyward route. The app must hold `web::Data<Keyward>` and
+/// `web::Data<Validator>` (the one `Keyward::validator()` returns).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::resource("/oauth2/token").route(web::post().to(oauth::token)))
+        .service(routes::resource("/oauth2/status").route(web::get().to(oauth::status)))
+        .service(routes::resource("/.well-known/jwks.json").route(web::get().to(oauth::jwks)))
+        .service(routes::resource("/healthz").route(web::get().to(healthz)))
+        .configure(routes::configure)
+        .default_service(web::to(routes::no_such_route));
+}

@@ -17,8 +17,8 @@ pub use sql::{DieselStore, StoreOptions};
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
-    AdminId, AdminUser, AppId, AppStatus, ClientApp, ClientId, Cursor, Environment,
-    EnvironmentId, EnvironmentSlug, Page, PageLimit, Role, RoleId, RoleName, SortOrder, Username,
+    AdminId, AdminUser, AppId, AppStatus, ClientApp, ClientId, Cursor, Environment, EnvironmentId,
+    EnvironmentSlug, Page, PageLimit, Role, RoleId, RoleName, SortOrder, Username,
 };
 use thiserror::Error;
 
@@ -79,13 +79,27 @@ pub trait LiveSource: Send + Sync {
 pub trait Store: LiveSource {
     // ----- environments -----
     /// Creates an environment with its built-in roles.
-    fn create_environment(&self, new: &NewEnvironment, now: DateTime<Utc>) -> StoreResult<Environment>;
+    fn create_environment(
+        &self,
+        new: &NewEnvironment,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Environment>;
     /// An environment by slug.
     fn environment_by_slug(&self, slug: &EnvironmentSlug) -> StoreResult<Option<Environment>>;
     /// Environments by creation time.
-    fn list_environments(&self, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> StoreResult<Page<Environment>>;
+    fn list_environments(
+        &self,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> StoreResult<Page<Environment>>;
     /// Changes an environment's display name and/or enabled flag.
-    fn update_environment(&self, id: EnvironmentId, change: &EnvironmentChange, now: DateTime<Utc>) -> StoreResult<Environment>;
+    fn update_environment(
+        &self,
+        id: EnvironmentId,
+        change: &EnvironmentChange,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Environment>;
 
     // ----- roles -----
     /// Creates a custom role.
@@ -95,24 +109,59 @@ pub trait Store: LiveSource {
     /// Roles of an environment by name, for binding; `UnknownRole` for a missing one.
     fn roles_by_names(&self, env: EnvironmentId, names: &[RoleName]) -> StoreResult<Vec<Role>>;
     /// Roles of an environment by creation time.
-    fn list_roles(&self, env: EnvironmentId, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> StoreResult<Page<Role>>;
+    fn list_roles(
+        &self,
+        env: EnvironmentId,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> StoreResult<Page<Role>>;
     /// Replaces a custom role's permissions.
-    fn replace_role_permissions(&self, id: RoleId, permissions: &[keyward_domain::Permission], now: DateTime<Utc>) -> StoreResult<Role>;
+    fn replace_role_permissions(
+        &self,
+        id: RoleId,
+        permissions: &[keyward_domain::Permission],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Role>;
     /// Deletes a custom role; with `force`, unbinds it from its apps first.
     /// Returns the client IDs of the apps it was unbound from.
-    fn delete_role(&self, id: RoleId, force: bool, now: DateTime<Utc>) -> StoreResult<Vec<ClientId>>;
+    fn delete_role(
+        &self,
+        id: RoleId,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ClientId>>;
 
     // ----- client apps -----
     /// Creates an app with its secret hash and roles, inside the quota, in one transaction.
-    fn create_app(&self, new: &NewApp, quota: keyward_domain::Quota, now: DateTime<Utc>) -> StoreResult<ClientApp>;
+    fn create_app(
+        &self,
+        new: &NewApp,
+        quota: keyward_domain::Quota,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp>;
     /// An app (not deleted) by client ID within an environment.
-    fn app_in_environment(&self, env: EnvironmentId, client_id: &ClientId) -> StoreResult<Option<ClientApp>>;
+    fn app_in_environment(
+        &self,
+        env: EnvironmentId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<ClientApp>>;
     /// Apps of an environment (deleted ones excluded), optionally filtered.
     fn list_apps(&self, env: EnvironmentId, query: &AppQuery) -> StoreResult<Page<ClientApp>>;
     /// Replaces an app's roles.
-    fn replace_app_roles(&self, app: AppId, roles: &[RoleId], now: DateTime<Utc>) -> StoreResult<ClientApp>;
+    fn replace_app_roles(
+        &self,
+        app: AppId,
+        roles: &[RoleId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp>;
     /// Sets an app's status (idempotent).
-    fn set_app_status(&self, app: AppId, status: AppStatus, now: DateTime<Utc>) -> StoreResult<ClientApp>;
+    fn set_app_status(
+        &self,
+        app: AppId,
+        status: AppStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp>;
     /// Deletes an inactive app for good: its secret hash and role bindings go, a
     /// tombstone keeps its client ID from ever being reused. `AppIsActive` otherwise.
     fn delete_app(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<()>;
@@ -125,11 +174,21 @@ pub trait Store: LiveSource {
     /// An admin by username (case-insensitive).
     fn admin_by_username(&self, username: &Username) -> StoreResult<Option<AdminUser>>;
     /// Admins by creation time.
-    fn list_admins(&self, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> StoreResult<Page<AdminUser>>;
+    fn list_admins(
+        &self,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> StoreResult<Page<AdminUser>>;
     /// Deletes an admin (and so their personal credential).
     fn delete_admin(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()>;
     /// Replaces an admin's personal credential digest: the old credential stops at once.
-    fn replace_admin_credential(&self, id: AdminId, digest: &[u8; 32], now: DateTime<Utc>) -> StoreResult<AdminUser>;
+    fn replace_admin_credential(
+        &self,
+        id: AdminId,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<AdminUser>;
     /// How many admins hold the Super Admin role.
     fn count_super_admins(&self) -> StoreResult<i64>;
     /// Whether any admin exists (false only on a fresh database).

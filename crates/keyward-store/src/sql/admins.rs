@@ -2,12 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use keyward_domain::{AdminId, AdminUser, BuiltinRole, Cursor, Page, PageLimit, SortOrder, Username};
+use keyward_domain::{
+    AdminId, AdminUser, BuiltinRole, Cursor, Page, PageLimit, SortOrder, Username,
+};
 
 use super::environments::paginate;
 use super::models::{decode_subject, hex, AdminRow, SigningKeyRow};
 use super::schema::{admin_users, changes, signing_keys};
-use super::{from_db_time, is_unique_violation, lower, map_err, record_change, to_db_time, Db, DieselStore};
+use super::{
+    from_db_time, is_unique_violation, lower, map_err, record_change, to_db_time, Db, DieselStore,
+};
 use crate::{Change, ChangeSubject, NewAdmin, SigningKeyRecord, StoreError, StoreResult};
 
 fn load_admin(conn: &mut Db, id: i64) -> StoreResult<AdminUser> {
@@ -20,7 +24,11 @@ fn load_admin(conn: &mut Db, id: i64) -> StoreResult<AdminUser> {
 }
 
 impl DieselStore {
-    pub(crate) fn create_admin_impl(&self, new: &NewAdmin, now: DateTime<Utc>) -> StoreResult<AdminUser> {
+    pub(crate) fn create_admin_impl(
+        &self,
+        new: &NewAdmin,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AdminUser> {
         self.write(|conn| {
             let id: i64 = diesel::insert_into(admin_users::table)
                 .values((
@@ -28,18 +36,28 @@ impl DieselStore {
                     admin_users::password_hash.eq(new.password_hash.as_deref()),
                     admin_users::role.eq(new.role.key()),
                     admin_users::credential_digest.eq(new.credential_digest.as_ref().map(hex)),
-                    admin_users::credential_created_at.eq(new.credential_digest.map(|_| to_db_time(now))),
+                    admin_users::credential_created_at
+                        .eq(new.credential_digest.map(|_| to_db_time(now))),
                     admin_users::created_at.eq(to_db_time(now)),
                 ))
                 .returning(admin_users::id)
                 .get_result(conn)
-                .map_err(|e| if is_unique_violation(&e) { StoreError::NameTaken } else { map_err(e) })?;
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::NameTaken
+                    } else {
+                        map_err(e)
+                    }
+                })?;
             record_change(conn, &ChangeSubject::Admin(AdminId(id)), now)?;
             load_admin(conn, id)
         })
     }
 
-    pub(crate) fn admin_by_username_impl(&self, username: &Username) -> StoreResult<Option<AdminUser>> {
+    pub(crate) fn admin_by_username_impl(
+        &self,
+        username: &Username,
+    ) -> StoreResult<Option<AdminUser>> {
         self.read(|conn| {
             admin_users::table
                 .filter(lower(admin_users::username).eq(username.as_str().to_lowercase()))
@@ -51,7 +69,10 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn admin_by_credential_impl(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>> {
+    pub(crate) fn admin_by_credential_impl(
+        &self,
+        digest: &[u8; 32],
+    ) -> StoreResult<Option<AdminUser>> {
         self.read(|conn| {
             admin_users::table
                 .filter(admin_users::credential_digest.eq(hex(digest)))
@@ -63,15 +84,28 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn list_admins_impl(&self, order: SortOrder, limit: PageLimit, cursor: Option<Cursor>) -> StoreResult<Page<AdminUser>> {
+    pub(crate) fn list_admins_impl(
+        &self,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> StoreResult<Page<AdminUser>> {
         use admin_users::dsl as a;
         let rows = self.read(|conn| {
             let mut q = a::admin_users.select(AdminRow::as_select()).into_boxed();
             if let Some(c) = cursor {
                 let at = to_db_time(c.created_at);
                 q = match order {
-                    SortOrder::Desc => q.filter(a::created_at.lt(at).or(a::created_at.eq(at).and(a::id.lt(c.id)))),
-                    SortOrder::Asc => q.filter(a::created_at.gt(at).or(a::created_at.eq(at).and(a::id.gt(c.id)))),
+                    SortOrder::Desc => q.filter(
+                        a::created_at
+                            .lt(at)
+                            .or(a::created_at.eq(at).and(a::id.lt(c.id))),
+                    ),
+                    SortOrder::Asc => q.filter(
+                        a::created_at
+                            .gt(at)
+                            .or(a::created_at.eq(at).and(a::id.gt(c.id))),
+                    ),
                 };
             }
             q = match order {
@@ -85,7 +119,9 @@ impl DieselStore {
 
     pub(crate) fn delete_admin_impl(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
-            let n = diesel::delete(admin_users::table.find(id.0)).execute(conn).map_err(map_err)?;
+            let n = diesel::delete(admin_users::table.find(id.0))
+                .execute(conn)
+                .map_err(map_err)?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -93,7 +129,12 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn replace_admin_credential_impl(&self, id: AdminId, digest: &[u8; 32], now: DateTime<Utc>) -> StoreResult<AdminUser> {
+    pub(crate) fn replace_admin_credential_impl(
+        &self,
+        id: AdminId,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<AdminUser> {
         self.write(|conn| {
             let n = diesel::update(admin_users::table.find(id.0))
                 .set((
@@ -101,7 +142,13 @@ impl DieselStore {
                     admin_users::credential_created_at.eq(Some(to_db_time(now))),
                 ))
                 .execute(conn)
-                .map_err(|e| if is_unique_violation(&e) { StoreError::NameTaken } else { map_err(e) })?;
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::NameTaken
+                    } else {
+                        map_err(e)
+                    }
+                })?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -120,7 +167,12 @@ impl DieselStore {
     }
 
     pub(crate) fn any_admin_impl(&self) -> StoreResult<bool> {
-        self.read(|conn| diesel::select(diesel::dsl::exists(admin_users::table.select(admin_users::id))).get_result(conn))
+        self.read(|conn| {
+            diesel::select(diesel::dsl::exists(
+                admin_users::table.select(admin_users::id),
+            ))
+            .get_result(conn)
+        })
     }
 
     pub(crate) fn signing_keys_impl(&self) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -156,12 +208,21 @@ impl DieselStore {
                 .filter(changes::seq.gt(after))
                 .order(changes::seq.asc())
                 .limit(limit)
-                .select((changes::seq, changes::subject_kind, changes::subject, changes::at))
+                .select((
+                    changes::seq,
+                    changes::subject_kind,
+                    changes::subject,
+                    changes::at,
+                ))
                 .load(conn)
         })?;
         rows.into_iter()
             .map(|(seq, kind, subject, at)| {
-                Ok(Change { seq, subject: decode_subject(&kind, &subject)?, at: from_db_time(at) })
+                Ok(Change {
+                    seq,
+                    subject: decode_subject(&kind, &subject)?,
+                    at: from_db_time(at),
+                })
             })
             .collect()
     }
@@ -193,7 +254,10 @@ impl DieselStore {
     }
 
     pub(crate) fn ping_impl(&self) -> StoreResult<()> {
-        self.read(|conn| diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")).get_result::<i32>(conn))
-            .map(|_| ())
+        self.read(|conn| {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
+                .get_result::<i32>(conn)
+        })
+        .map(|_| ())
     }
 }

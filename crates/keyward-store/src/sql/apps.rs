@@ -5,12 +5,17 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use keyward_domain::{AppId, AppStatus, ClientApp, ClientId, EnvironmentId, Page, Quota, RoleId, SortOrder};
+use keyward_domain::{
+    AppId, AppStatus, ClientApp, ClientId, EnvironmentId, Page, Quota, RoleId, SortOrder,
+};
 
 use super::environments::paginate;
 use super::models::AppRow;
 use super::schema::{client_app_roles, client_apps, environments, roles};
-use super::{contains_pattern, is_unique_violation, lower, map_err, record_change, to_db_time, Db, DieselStore};
+use super::{
+    contains_pattern, is_unique_violation, lower, map_err, record_change, to_db_time, Db,
+    DieselStore,
+};
 use crate::{AppQuery, AppState, ChangeSubject, NewApp, StoreError, StoreResult};
 
 /// Role names per app id, for a set of apps.
@@ -42,9 +47,18 @@ fn load_app(conn: &mut Db, id: i64) -> StoreResult<ClientApp> {
 fn bind_roles(conn: &mut Db, app: i64, roles: &[RoleId]) -> StoreResult<()> {
     for role in roles {
         diesel::insert_into(client_app_roles::table)
-            .values((client_app_roles::app_id.eq(app), client_app_roles::role_id.eq(role.0)))
+            .values((
+                client_app_roles::app_id.eq(app),
+                client_app_roles::role_id.eq(role.0),
+            ))
             .execute(conn)
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Corrupt("duplicate role binding".into()) } else { map_err(e) })?;
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Corrupt("duplicate role binding".into())
+                } else {
+                    map_err(e)
+                }
+            })?;
     }
     Ok(())
 }
@@ -60,7 +74,12 @@ fn client_id_of(conn: &mut Db, app: AppId) -> StoreResult<ClientId> {
 }
 
 impl DieselStore {
-    pub(crate) fn create_app_impl(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp> {
+    pub(crate) fn create_app_impl(
+        &self,
+        new: &NewApp,
+        quota: Quota,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp> {
         self.write(|conn| {
             // First statement of the transaction: take a quota slot or learn there is none.
             let took = diesel::update(
@@ -72,10 +91,16 @@ impl DieselStore {
             .execute(conn)
             .map_err(map_err)?;
             if took == 0 {
-                let exists: bool = diesel::select(diesel::dsl::exists(environments::table.find(new.environment_id.0)))
-                    .get_result(conn)
-                    .map_err(map_err)?;
-                return Err(if exists { StoreError::QuotaReached } else { StoreError::NotFound });
+                let exists: bool = diesel::select(diesel::dsl::exists(
+                    environments::table.find(new.environment_id.0),
+                ))
+                .get_result(conn)
+                .map_err(map_err)?;
+                return Err(if exists {
+                    StoreError::QuotaReached
+                } else {
+                    StoreError::NotFound
+                });
             }
             let id: i64 = diesel::insert_into(client_apps::table)
                 .values((
@@ -88,14 +113,24 @@ impl DieselStore {
                 ))
                 .returning(client_apps::id)
                 .get_result(conn)
-                .map_err(|e| if is_unique_violation(&e) { StoreError::NameTaken } else { map_err(e) })?;
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::NameTaken
+                    } else {
+                        map_err(e)
+                    }
+                })?;
             bind_roles(conn, id, &new.role_ids)?;
             record_change(conn, &ChangeSubject::App(new.client_id.clone()), now)?;
             load_app(conn, id)
         })
     }
 
-    pub(crate) fn app_in_environment_impl(&self, env: EnvironmentId, client_id: &ClientId) -> StoreResult<Option<ClientApp>> {
+    pub(crate) fn app_in_environment_impl(
+        &self,
+        env: EnvironmentId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<ClientApp>> {
         let mut conn = self.conn()?;
         let row = client_apps::table
             .filter(client_apps::client_id.eq(client_id.as_str()))
@@ -110,7 +145,8 @@ impl DieselStore {
             Some(row) => {
                 let mut names = role_names(&mut conn, &[row.id])?;
                 let id = row.id;
-                row.into_domain(names.remove(&id).unwrap_or_default()).map(Some)
+                row.into_domain(names.remove(&id).unwrap_or_default())
+                    .map(Some)
             }
         }
     }
@@ -140,7 +176,11 @@ impl DieselStore {
         }))
     }
 
-    pub(crate) fn list_apps_impl(&self, env: EnvironmentId, query: &AppQuery) -> StoreResult<Page<ClientApp>> {
+    pub(crate) fn list_apps_impl(
+        &self,
+        env: EnvironmentId,
+        query: &AppQuery,
+    ) -> StoreResult<Page<ClientApp>> {
         use client_apps::dsl as a;
         let mut conn = self.conn()?;
         let mut q = a::client_apps
@@ -160,8 +200,16 @@ impl DieselStore {
         if let Some(c) = query.cursor {
             let at = to_db_time(c.created_at);
             q = match query.order {
-                SortOrder::Desc => q.filter(a::created_at.lt(at).or(a::created_at.eq(at).and(a::id.lt(c.id)))),
-                SortOrder::Asc => q.filter(a::created_at.gt(at).or(a::created_at.eq(at).and(a::id.gt(c.id)))),
+                SortOrder::Desc => q.filter(
+                    a::created_at
+                        .lt(at)
+                        .or(a::created_at.eq(at).and(a::id.lt(c.id))),
+                ),
+                SortOrder::Asc => q.filter(
+                    a::created_at
+                        .gt(at)
+                        .or(a::created_at.eq(at).and(a::id.gt(c.id))),
+                ),
             };
         }
         q = match query.order {
@@ -174,13 +222,23 @@ impl DieselStore {
             .map_err(map_err)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let mut names = role_names(&mut conn, &ids)?;
-        paginate(rows, query.limit, |r| (r.created_at, r.id), |r| {
-            let id = r.id;
-            r.into_domain(names.remove(&id).unwrap_or_default())
-        })
+        paginate(
+            rows,
+            query.limit,
+            |r| (r.created_at, r.id),
+            |r| {
+                let id = r.id;
+                r.into_domain(names.remove(&id).unwrap_or_default())
+            },
+        )
     }
 
-    pub(crate) fn replace_app_roles_impl(&self, app: AppId, roles: &[RoleId], now: DateTime<Utc>) -> StoreResult<ClientApp> {
+    pub(crate) fn replace_app_roles_impl(
+        &self,
+        app: AppId,
+        roles: &[RoleId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp> {
         self.write(|conn| {
             let client_id = client_id_of(conn, app)?;
             diesel::delete(client_app_roles::table.filter(client_app_roles::app_id.eq(app.0)))
@@ -192,7 +250,12 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn set_app_status_impl(&self, app: AppId, status: AppStatus, now: DateTime<Utc>) -> StoreResult<ClientApp> {
+    pub(crate) fn set_app_status_impl(
+        &self,
+        app: AppId,
+        status: AppStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp> {
         self.write(|conn| {
             let client_id = client_id_of(conn, app)?;
             let changed = diesel::update(
@@ -243,7 +306,10 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn record_app_usage_impl(&self, usage: &[(AppId, DateTime<Utc>)]) -> StoreResult<()> {
+    pub(crate) fn record_app_usage_impl(
+        &self,
+        usage: &[(AppId, DateTime<Utc>)],
+    ) -> StoreResult<()> {
         if usage.is_empty() {
             return Ok(());
         }
@@ -251,9 +317,11 @@ impl DieselStore {
             for (app, at) in usage {
                 let at = to_db_time(*at);
                 diesel::update(
-                    client_apps::table
-                        .find(app.0)
-                        .filter(client_apps::last_used_at.is_null().or(client_apps::last_used_at.lt(at))),
+                    client_apps::table.find(app.0).filter(
+                        client_apps::last_used_at
+                            .is_null()
+                            .or(client_apps::last_used_at.lt(at)),
+                    ),
                 )
                 .set(client_apps::last_used_at.eq(Some(at)))
                 .execute(conn)

@@ -31,7 +31,10 @@ pub(super) fn paginate<R, T>(
     } else {
         None
     };
-    let items = rows.into_iter().map(convert).collect::<StoreResult<Vec<_>>>()?;
+    let items = rows
+        .into_iter()
+        .map(convert)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page { items, next_cursor })
 }
 
@@ -105,7 +108,10 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn environment_by_id_impl(&self, id: EnvironmentId) -> StoreResult<Option<Environment>> {
+    pub(crate) fn environment_by_id_impl(
+        &self,
+        id: EnvironmentId,
+    ) -> StoreResult<Option<Environment>> {
         self.read(|conn| {
             environments::table
                 .find(id.0)
@@ -125,12 +131,22 @@ impl DieselStore {
     ) -> StoreResult<Page<Environment>> {
         use environments::dsl as e;
         let rows = self.read(|conn| {
-            let mut q = e::environments.select(EnvironmentRow::as_select()).into_boxed();
+            let mut q = e::environments
+                .select(EnvironmentRow::as_select())
+                .into_boxed();
             if let Some(c) = cursor {
                 let at = to_db_time(c.created_at);
                 q = match order {
-                    SortOrder::Desc => q.filter(e::created_at.lt(at).or(e::created_at.eq(at).and(e::id.lt(c.id)))),
-                    SortOrder::Asc => q.filter(e::created_at.gt(at).or(e::created_at.eq(at).and(e::id.gt(c.id)))),
+                    SortOrder::Desc => q.filter(
+                        e::created_at
+                            .lt(at)
+                            .or(e::created_at.eq(at).and(e::id.lt(c.id))),
+                    ),
+                    SortOrder::Asc => q.filter(
+                        e::created_at
+                            .gt(at)
+                            .or(e::created_at.eq(at).and(e::id.gt(c.id))),
+                    ),
                 };
             }
             q = match order {
@@ -139,7 +155,12 @@ impl DieselStore {
             };
             q.limit(i64::from(limit.get()) + 1).load(conn)
         })?;
-        paginate(rows, limit, |r| (r.created_at, r.id), EnvironmentRow::into_domain)
+        paginate(
+            rows,
+            limit,
+            |r| (r.created_at, r.id),
+            EnvironmentRow::into_domain,
+        )
     }
 
     pub(crate) fn update_environment_impl(

@@ -181,7 +181,10 @@ fn map_err(e: DieselError) -> StoreError {
 }
 
 fn is_unique_violation(e: &DieselError) -> bool {
-    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }
 
 /// Timestamps are stored as naive UTC with microsecond precision (what every backend keeps).
@@ -201,7 +204,11 @@ fn record_change(conn: &mut Db, subject: &ChangeSubject, now: DateTime<Utc>) -> 
     use schema::changes::dsl as c;
     let (kind, value) = models::encode_subject(subject);
     diesel::insert_into(c::changes)
-        .values((c::subject_kind.eq(kind), c::subject.eq(value), c::at.eq(to_db_time(now))))
+        .values((
+            c::subject_kind.eq(kind),
+            c::subject.eq(value),
+            c::at.eq(to_db_time(now)),
+        ))
         .execute(conn)
         .map_err(map_err)?;
     Ok(())

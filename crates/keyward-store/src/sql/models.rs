@@ -7,8 +7,8 @@ use keyward_domain::{
     EnvironmentId, EnvironmentName, EnvironmentSlug, Permission, Role, RoleId, RoleName, Username,
 };
 
-use super::schema::*;
 use super::from_db_time;
+use super::schema::*;
 use crate::{ChangeSubject, SigningKeyRecord, StoreError, StoreResult};
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -62,9 +62,9 @@ impl RoleRow {
     pub fn into_domain(self) -> StoreResult<Role> {
         let builtin = match self.builtin.as_deref() {
             None => None,
-            Some(key) => Some(
-                BuiltinRole::from_key(key).ok_or_else(|| corrupt("built-in role", key))?,
-            ),
+            Some(key) => {
+                Some(BuiltinRole::from_key(key).ok_or_else(|| corrupt("built-in role", key))?)
+            }
         };
         let permissions = self
             .permissions
@@ -140,7 +140,8 @@ impl AdminRow {
         Ok(AdminUser {
             id: AdminId(self.id),
             username: Username::parse(&self.username).map_err(|e| corrupt("username", e))?,
-            role: BuiltinRole::from_key(&self.role).ok_or_else(|| corrupt("admin role", &self.role))?,
+            role: BuiltinRole::from_key(&self.role)
+                .ok_or_else(|| corrupt("admin role", &self.role))?,
             has_credential: self.credential_digest.is_some(),
             credential_created_at: self.credential_created_at.map(from_db_time),
             created_at: from_db_time(self.created_at),
@@ -189,9 +190,15 @@ pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) 
 }
 
 pub(super) fn decode_subject(kind: &str, value: &str) -> StoreResult<ChangeSubject> {
-    let num = || value.parse::<i64>().map_err(|e| corrupt("change subject", e));
+    let num = || {
+        value
+            .parse::<i64>()
+            .map_err(|e| corrupt("change subject", e))
+    };
     Ok(match kind {
-        "app" => ChangeSubject::App(ClientId::parse(value).map_err(|e| corrupt("change subject", e))?),
+        "app" => {
+            ChangeSubject::App(ClientId::parse(value).map_err(|e| corrupt("change subject", e))?)
+        }
         "role" => ChangeSubject::Role(RoleId(num()?)),
         "environment" => ChangeSubject::Environment(EnvironmentId(num()?)),
         "admin" => ChangeSubject::Admin(AdminId(num()?)),

@@ -46,7 +46,11 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn role_by_name_impl(&self, env: EnvironmentId, name: &str) -> StoreResult<Option<Role>> {
+    pub(crate) fn role_by_name_impl(
+        &self,
+        env: EnvironmentId,
+        name: &str,
+    ) -> StoreResult<Option<Role>> {
         self.read(|conn| {
             roles::table
                 .filter(roles::environment_id.eq(env.0))
@@ -59,7 +63,11 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn roles_by_names_impl(&self, env: EnvironmentId, names: &[RoleName]) -> StoreResult<Vec<Role>> {
+    pub(crate) fn roles_by_names_impl(
+        &self,
+        env: EnvironmentId,
+        names: &[RoleName],
+    ) -> StoreResult<Vec<Role>> {
         let wanted: Vec<&str> = names.iter().map(RoleName::as_str).collect();
         let rows = self.read(|conn| {
             roles::table
@@ -68,7 +76,10 @@ impl DieselStore {
                 .select(RoleRow::as_select())
                 .load(conn)
         })?;
-        let found: Vec<Role> = rows.into_iter().map(RoleRow::into_domain).collect::<StoreResult<_>>()?;
+        let found: Vec<Role> = rows
+            .into_iter()
+            .map(RoleRow::into_domain)
+            .collect::<StoreResult<_>>()?;
         for name in names {
             if !found.iter().any(|r| r.name == *name) {
                 return Err(StoreError::UnknownRole(name.as_str().to_owned()));
@@ -106,8 +117,16 @@ impl DieselStore {
             if let Some(c) = cursor {
                 let at = to_db_time(c.created_at);
                 q = match order {
-                    SortOrder::Desc => q.filter(r::created_at.lt(at).or(r::created_at.eq(at).and(r::id.lt(c.id)))),
-                    SortOrder::Asc => q.filter(r::created_at.gt(at).or(r::created_at.eq(at).and(r::id.gt(c.id)))),
+                    SortOrder::Desc => q.filter(
+                        r::created_at
+                            .lt(at)
+                            .or(r::created_at.eq(at).and(r::id.lt(c.id))),
+                    ),
+                    SortOrder::Asc => q.filter(
+                        r::created_at
+                            .gt(at)
+                            .or(r::created_at.eq(at).and(r::id.gt(c.id))),
+                    ),
                 };
             }
             q = match order {
@@ -138,7 +157,12 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn delete_role_impl(&self, id: RoleId, force: bool, now: DateTime<Utc>) -> StoreResult<Vec<ClientId>> {
+    pub(crate) fn delete_role_impl(
+        &self,
+        id: RoleId,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ClientId>> {
         self.write(|conn| {
             let bound: Vec<String> = client_app_roles::table
                 .inner_join(client_apps::table)

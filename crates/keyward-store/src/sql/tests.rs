@@ -46,15 +46,36 @@ fn quota_holds_under_concurrent_creates() {
             let store = Arc::clone(&store);
             let e = e.clone();
             std::thread::spawn(move || {
-                store.create_app(&new_app(&e, &format!("app {i}"), &format!("cid{i}")), Quota::default(), Utc::now())
+                store.create_app(
+                    &new_app(&e, &format!("app {i}"), &format!("cid{i}")),
+                    Quota::default(),
+                    Utc::now(),
+                )
             })
         })
         .collect();
-    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap_or_else(|_| panic!("join"))).collect();
+    let results: Vec<_> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or_else(|_| panic!("join")))
+        .collect();
     let created = results.iter().filter(|r| r.is_ok()).count();
-    let refused = results.iter().filter(|r| matches!(r, Err(StoreError::QuotaReached))).count();
-    assert_eq!((created, refused), (20, 30), "{:?}", results.iter().filter_map(|r| r.as_ref().err()).collect::<Vec<_>>());
-    let env_now = store.environment_by_slug(&e.slug).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("env"));
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::QuotaReached)))
+        .count();
+    assert_eq!(
+        (created, refused),
+        (20, 30),
+        "{:?}",
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .collect::<Vec<_>>()
+    );
+    let env_now = store
+        .environment_by_slug(&e.slug)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("env"));
     assert_eq!(env_now.client_app_count, 20);
 }
 
@@ -62,31 +83,74 @@ fn quota_holds_under_concurrent_creates() {
 fn names_are_unique_case_insensitively_and_freed_by_delete() {
     let (_dir, store) = open();
     let e = env(&store, "prod");
-    let app = store.create_app(&new_app(&e, "Billing Bot", "cid1"), Quota::default(), Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+    let app = store
+        .create_app(
+            &new_app(&e, "Billing Bot", "cid1"),
+            Quota::default(),
+            Utc::now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(
-        store.create_app(&new_app(&e, "billing bot", "cid2"), Quota::default(), Utc::now()),
+        store.create_app(
+            &new_app(&e, "billing bot", "cid2"),
+            Quota::default(),
+            Utc::now()
+        ),
         Err(StoreError::NameTaken)
     ));
-    assert!(matches!(store.delete_app(app.id, Utc::now()), Err(StoreError::AppIsActive)));
-    store.set_app_status(app.id, AppStatus::Inactive, Utc::now()).unwrap_or_else(|e| panic!("{e}"));
-    store.delete_app(app.id, Utc::now()).unwrap_or_else(|e| panic!("{e}"));
-    let tomb = store.app_state(&app.client_id).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("tombstone"));
+    assert!(matches!(
+        store.delete_app(app.id, Utc::now()),
+        Err(StoreError::AppIsActive)
+    ));
+    store
+        .set_app_status(app.id, AppStatus::Inactive, Utc::now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .delete_app(app.id, Utc::now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tomb = store
+        .app_state(&app.client_id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("tombstone"));
     assert!(tomb.deleted && tomb.secret_hash.is_none() && tomb.role_ids.is_empty());
     // The name is free again, the client ID is not.
-    store.create_app(&new_app(&e, "billing bot", "cid3"), Quota::default(), Utc::now()).unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.create_app(&new_app(&e, "other", "cid1"), Quota::default(), Utc::now()).is_err());
+    store
+        .create_app(
+            &new_app(&e, "billing bot", "cid3"),
+            Quota::default(),
+            Utc::now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(store
+        .create_app(&new_app(&e, "other", "cid1"), Quota::default(), Utc::now())
+        .is_err());
 }
 
 #[test]
 fn search_escapes_like_wildcards_and_pages() {
     let (_dir, store) = open();
     let e = env(&store, "prod");
-    for (i, name) in ["alpha 100", "beta", "gamma", "alphabet"].iter().enumerate() {
-        store.create_app(&new_app(&e, name, &format!("cid{i}")), Quota::default(), Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+    for (i, name) in ["alpha 100", "beta", "gamma", "alphabet"]
+        .iter()
+        .enumerate()
+    {
+        store
+            .create_app(
+                &new_app(&e, name, &format!("cid{i}")),
+                Quota::default(),
+                Utc::now(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let search = |s: &str| {
         store
-            .list_apps(e.id, &AppQuery { search: Some(s.into()), ..Default::default() })
+            .list_apps(
+                e.id,
+                &AppQuery {
+                    search: Some(s.into()),
+                    ..Default::default()
+                },
+            )
             .unwrap_or_else(|e| panic!("{e}"))
             .items
             .into_iter()
@@ -99,12 +163,24 @@ fn search_escapes_like_wildcards_and_pages() {
     assert_eq!(search("CID2"), vec!["gamma"]);
     assert!(search("_").is_empty());
     let first = store
-        .list_apps(e.id, &AppQuery { limit: PageLimit::parse("3").unwrap_or_else(|e| panic!("{e}")), ..Default::default() })
+        .list_apps(
+            e.id,
+            &AppQuery {
+                limit: PageLimit::parse("3").unwrap_or_else(|e| panic!("{e}")),
+                ..Default::default()
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.items.len(), 3);
     assert_eq!(first.items[0].name.as_str(), "alphabet");
     let rest = store
-        .list_apps(e.id, &AppQuery { cursor: first.next_cursor, ..Default::default() })
+        .list_apps(
+            e.id,
+            &AppQuery {
+                cursor: first.next_cursor,
+                ..Default::default()
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rest.items.len(), 1);
     assert!(rest.next_cursor.is_none());
@@ -115,14 +191,26 @@ fn every_change_lands_in_the_feed() {
     let (_dir, store) = open();
     let before = store.latest_change().unwrap_or_else(|e| panic!("{e}"));
     let e = env(&store, "prod");
-    let app = store.create_app(&new_app(&e, "abc", "cid1"), Quota::default(), Utc::now()).unwrap_or_else(|e| panic!("{e}"));
-    store.set_app_status(app.id, AppStatus::Inactive, Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+    let app = store
+        .create_app(&new_app(&e, "abc", "cid1"), Quota::default(), Utc::now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .set_app_status(app.id, AppStatus::Inactive, Utc::now())
+        .unwrap_or_else(|e| panic!("{e}"));
     // Idempotent: no second change.
-    store.set_app_status(app.id, AppStatus::Inactive, Utc::now()).unwrap_or_else(|e| panic!("{e}"));
-    let changes = store.changes_since(before, 100).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .set_app_status(app.id, AppStatus::Inactive, Utc::now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let changes = store
+        .changes_since(before, 100)
+        .unwrap_or_else(|e| panic!("{e}"));
     let subjects: Vec<_> = changes.iter().map(|c| c.subject.clone()).collect();
     assert_eq!(
         subjects,
-        vec![ChangeSubject::Environment(e.id), ChangeSubject::App(app.client_id.clone()), ChangeSubject::App(app.client_id)]
+        vec![
+            ChangeSubject::Environment(e.id),
+            ChangeSubject::App(app.client_id.clone()),
+            ChangeSubject::App(app.client_id)
+        ]
     );
 }

@@ -1,0 +1,219 @@
+//! Settings: built-in defaults < `keyward.toml` (or `--config`) < `KEYWARD__SECTION__KEY`
+//! environment variables. Loaded once here; libraries receive typed values.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Every setting, with its default.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the embedded database and the generated master key live.
+    pub data_dir: PathBuf,
+    pub server: Server,
+    pub database: Database,
+    pub tokens: Tokens,
+    pub keys: Keys,
+    pub limits: Limits,
+    pub bootstrap: Bootstrap,
+    pub security: Security,
+    pub cache: Cache,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    pub bind: String,
+    /// Issuer and base of advertised URLs; default `http://` + the bound address.
+    pub public_url: Option<String>,
+    /// HTTP worker threads; default: one per CPU.
+    pub workers: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite://PATH` or a path; default `<data_dir>/keyward.db`.
+    pub url: Option<String>,
+    pub pool_size: u32,
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tokens {
+    pub lifetime_seconds: i64,
+    pub algorithm: String,
+    pub reuse: bool,
+    /// `aud` of issued tokens; default: the public URL.
+    pub audience: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Keys {
+    /// Base64 of 32 bytes; default: generated into `<data_dir>/master.key` (0600).
+    pub master_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub client_apps_per_environment: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bootstrap {
+    /// The first Super Admin's personal credential (≥ 32 characters) for automation.
+    pub admin_credential: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Security {
+    pub max_failed_attempts: u32,
+    pub failure_window_seconds: u64,
+    /// Callers that may wait for an argon2 slot before the rest get 503.
+    pub hashing_queue: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cache {
+    /// How often changes made by other processes are picked up.
+    pub resync_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./keyward-data"),
+            server: Server::default(),
+            database: Database::default(),
+            tokens: Tokens::default(),
+            keys: Keys::default(),
+            limits: Limits::default(),
+            bootstrap: Bootstrap::default(),
+            security: Security::default(),
+            cache: Cache::default(),
+        }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            workers: None,
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 8,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            lifetime_seconds: 86_400,
+            algorithm: "ES256".into(),
+            reuse: true,
+            audience: None,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            client_apps_per_environment: 20,
+        }
+    }
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            max_failed_attempts: 10,
+            failure_window_seconds: 60,
+            hashing_queue: 64,
+        }
+    }
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            resync_interval_ms: 100,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings: `--config FILE` (must exist) or `./keyward.toml` (if present),
+    /// then `KEYWARD__*` environment variables.
+    pub fn load(config_file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
+        match config_file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("config file {} does not exist", path.display());
+                }
+                builder = builder.add_source(config::File::from(path).required(true));
+            }
+            None => {
+                builder =
+                    builder.add_source(config::File::with_name("keyward.toml").required(false))
+            }
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("KEYWARD")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("reading settings")?
+            .try_deserialize()
+            .context("invalid settings")?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.tokens.lifetime_seconds < 1 {
+            bail!("tokens.lifetime_seconds must be at least 1");
+        }
+        if self.limits.client_apps_per_environment < 0 {
+            bail!("limits.client_apps_per_environment must not be negative");
+        }
+        if let Some(c) = &self.bootstrap.admin_credential {
+            if c.chars().count() < 32 {
+                bail!("bootstrap.admin_credential must be at least 32 characters");
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL (default: SQLite in the data directory).
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("keyward.db")
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}

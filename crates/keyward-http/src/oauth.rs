@@ -1,0 +1,257 @@
+//! The OAuth endpoints: `POST /oauth2/token` (client credentials grant,
+//! client_secret_basic), `GET /oauth2/status`, `GET /.well-known/jwks.json`.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+use keyward_core::{Error, Io, IssueError, IssuedToken, Keyward, TokenRequest, Validator};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::body::{query_pairs, read_limited};
+use crate::error::OAuthError;
+use crate::extract::{authenticate, bearer};
+
+/// Largest token request body (a token request is a few hundred bytes).
+const TOKEN_BODY_LIMIT: usize = 16 * 1024;
+
+/// Parameters that carry credentials and must never travel in a URL.
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "access_token",
+    "password",
+];
+
+/// Decodes `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let encoded = encoded.trim();
+    let raw = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let decode = |s: &str| -> Option<String> {
+        // application/x-www-form-urlencoded (RFC 6749 §2.3.1): '+' is a space.
+        let decoded: String = form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()?
+            .1
+            .into_owned();
+        (!decoded.is_empty()).then_some(decoded)
+    };
+    Some((decode(id)?, decode(secret)?))
+}
+
+/// What a token request says, before the core sees it.
+fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    if query_pairs(req)
+        .iter()
+        .any(|(k, _)| CREDENTIAL_PARAMS.contains(&k.as_str()))
+    {
+        return Err(OAuthError::invalid_request(
+            "credentials must not be sent in the query string",
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(text.as_bytes()) {
+        if params.iter().any(|(seen, _)| *seen == k) {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{k}` is repeated"
+            )));
+        }
+        params.push((k.into_owned(), v.into_owned()));
+    }
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match param("grant_type") {
+        None | Some("") => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some("client_credentials") => {}
+        Some(_) => return Err(OAuthError::unsupported_grant_type()),
+    }
+    let mut auth_headers = req.headers().get_all(header::AUTHORIZATION);
+    let auth = auth_headers.next();
+    if auth_headers.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
+    }
+    let in_body = param("client_id").is_some()
+        || param("client_secret").is_some()
+        || param("client_assertion").is_some();
+    let Some(auth) = auth else {
+        // client_secret_post and private_key_jwt are not enabled: the client failed
+        // to authenticate with a supported method.
+        return Err(OAuthError::invalid_client());
+    };
+    if in_body {
+        return Err(OAuthError::invalid_request(
+            "client credentials given in more than one place",
+        ));
+    }
+    let (client_id, client_secret) = auth
+        .to_str()
+        .ok()
+        .and_then(basic_credentials)
+        .ok_or_else(OAuthError::invalid_client)?;
+    let scope = param("scope").map(str::to_owned);
+    Ok(TokenRequest {
+        client_id,
+        client_secret: Zeroizing::new(client_secret),
+        scope,
+    })
+}
+
+fn token_response(t: IssuedToken) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(json!({
+            "access_token": t.access_token,
+            "token_type": "Bearer",
+            "expires_in": t.expires_in,
+            "scope": t.scope,
+        }))
+}
+
+fn map_issue_error(e: IssueError) -> OAuthError {
+    match e {
+        IssueError::InvalidClient => OAuthError::invalid_client(),
+        IssueError::InvalidScope(why) => OAuthError::invalid_scope(why),
+        IssueError::Throttled { retry_after } => OAuthError::throttled(retry_after),
+        IssueError::Other(e) => OAuthError::from_core(e),
+    }
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    core: web::Data<Keyward>,
+) -> Result<HttpResponse, OAuthError> {
+    let body = read_limited(payload, TOKEN_BODY_LIMIT)
+        .await
+        .map_err(|_| OAuthError::invalid_request("cannot read the body"))?
+        .ok_or_else(OAuthError::too_large)?;
+    let request = parse_token_request(&req, &body)?;
+    // Warm clients are served from memory on this worker; the rest (a storage read or
+    // an argon2 verification) go to a blocking thread.
+    let issued = match core.issue_token(&request, Io::Forbidden) {
+        Err(IssueError::Other(Error::WouldBlock)) => {
+            let core: Arc<Keyward> = core.into_inner();
+            web::block(move || core.issue_token(&request, Io::Allowed))
+                .await
+                .map_err(|e| {
+                    OAuthError::from_core(Error::Internal(format!("blocking pool: {e}")))
+                })?
+        }
+        other => other,
+    };
+    issued.map(token_response).map_err(map_issue_error)
+}
+
+/// `GET /oauth2/status`: 200 `{"active": true}` for a valid token of an active app in
+/// an enabled environment, else 401 `{"active": false}`.
+pub async fn status(req: HttpRequest, validator: web::Data<Validator>) -> HttpResponse {
+    let validator = validator.into_inner();
+    let result = match bearer(&req) {
+        Ok(credential) => authenticate(&validator, credential).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"active": true})),
+        Err(Error::Unavailable(_)) | Err(Error::Overloaded) => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"active": false, "error": "temporarily_unavailable"})),
+        Err(Error::Unauthenticated(_)) => HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"keyward\", error=\"invalid_token\"",
+            ))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"active": false})),
+        Err(other) => {
+            log::error!("status endpoint: {other}");
+            HttpResponse::InternalServerError()
+                .json(json!({"active": false, "error": "server_error"}))
+        }
+    }
+}
+
+/// `GET /.well-known/jwks.json`: every public signing key.
+pub async fn jwks(core: web::Data<Keyward>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(core.jwks_json())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_header_decoding() {
+        let enc = |s: &str| format!("Basic {}", STANDARD.encode(s));
+        assert_eq!(
+            basic_credentials(&enc("abc:s3cret")),
+            Some(("abc".into(), "s3cret".into()))
+        );
+        assert_eq!(
+            basic_credentials(&enc("a%3Ab:x+y%25")),
+            Some(("a:b".into(), "x y%".into()))
+        );
+        assert_eq!(
+            basic_credentials(&enc("abc:se:cret")),
+            Some(("abc".into(), "se:cret".into()))
+        );
+        assert_eq!(
+            basic_credentials(&format!("basic {}", STANDARD_NO_PAD.encode("ab:c"))),
+            Some(("ab".into(), "c".into()))
+        );
+        for bad in [
+            enc("nocolon"),
+            enc(":secret"),
+            enc("id:"),
+            "Basic !!!".into(),
+            "Bearer abc".into(),
+            "Basic".into(),
+        ] {
+            assert_eq!(basic_credentials(&bad), None, "{bad}");
+        }
+    }
+}
