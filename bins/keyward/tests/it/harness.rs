@@ -1,0 +1,371 @@
+//! Starts a real `keyward serve` on a temporary data directory and talks HTTP to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+
+/// The credential every test server bootstraps its Super Admin with.
+pub const ADMIN_CREDENTIAL: &str = "test-bootstrap-credential-0123456789abcdef";
+
+/// A running `keyward serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The bootstrap Super Admin's personal credential.
+    pub admin: String,
+    dir: tempfile::TempDir,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+    http: Client,
+}
+
+/// A client app as created through the API.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+    pub body: Value,
+}
+
+impl Server {
+    /// A server with default settings.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// A server with extra `KEYWARD__...` (or `RUST_LOG`) environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, env)
+    }
+
+    /// A server on an existing data directory (e.g. to restart on the same database).
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KEYWARD__DATA_DIR", dir.path())
+            .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
+            .env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL)
+            .env("KEYWARD__SERVER__WORKERS", "2")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn keyward");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        {
+            let out = child.stdout.take().expect("stdout");
+            let stdout = Arc::clone(&stdout);
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    stdout.lock().unwrap().push_str(&line);
+                    stdout.lock().unwrap().push('\n');
+                    if let Some(rest) = line.strip_prefix("keyward listening on ") {
+                        let _ = tx.send(
+                            rest.split_whitespace()
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                }
+            });
+        }
+        {
+            let err = child.stderr.take().expect("stderr");
+            let stderr = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    let mut s = stderr.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("keyward did not start; stderr:\n{}", stderr.lock().unwrap());
+            }
+        };
+        let http = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Server {
+            child,
+            base,
+            admin: ADMIN_CREDENTIAL.to_owned(),
+            dir,
+            stderr,
+            stdout,
+            http,
+        }
+    }
+
+    /// Stops the server and returns its data directory (to start again on it).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit (flushes usage); returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keyward did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("keyward.db")
+    }
+
+    /// Everything the server logged so far (stderr).
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Everything the server printed to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn http(&self) -> &Client {
+        &self.http
+    }
+
+    // ----- management API -----
+
+    /// A request to the management API with a Bearer credential.
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        credential: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(credential);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().expect("request")
+    }
+
+    pub fn get(&self, path: &str, credential: &str) -> Response {
+        self.api(reqwest::Method::GET, path, credential, None)
+    }
+
+    pub fn post(&self, path: &str, credential: &str, body: Value) -> Response {
+        self.api(reqwest::Method::POST, path, credential, Some(body))
+    }
+
+    pub fn put(&self, path: &str, credential: &str, body: Value) -> Response {
+        self.api(reqwest::Method::PUT, path, credential, Some(body))
+    }
+
+    pub fn delete(&self, path: &str, credential: &str) -> Response {
+        self.api(reqwest::Method::DELETE, path, credential, None)
+    }
+
+    /// Creates a role as the Super Admin; panics unless 201.
+    pub fn create_role(&self, env: &str, name: &str, permissions: &[&str]) -> Value {
+        let res = self.post(
+            &format!("/api/v1/environments/{env}/roles"),
+            &self.admin,
+            json!({"name": name, "permissions": permissions}),
+        );
+        assert_eq!(res.status(), 201, "create role {name}");
+        res.json().expect("json")
+    }
+
+    /// Creates an environment as the Super Admin; panics unless 201.
+    pub fn create_environment(&self, slug: &str) -> Value {
+        let res = self.post("/api/v1/environments", &self.admin, json!({"slug": slug}));
+        assert_eq!(res.status(), 201, "create environment {slug}");
+        res.json().expect("json")
+    }
+
+    /// Creates a client app as the Super Admin; panics unless 201.
+    pub fn create_app(&self, env: &str, name: &str, roles: &[&str]) -> App {
+        self.create_app_as(&self.admin, env, name, roles)
+    }
+
+    /// Creates a client app with `credential`; panics unless 201.
+    pub fn create_app_as(&self, credential: &str, env: &str, name: &str, roles: &[&str]) -> App {
+        let res = self.post(
+            &format!("/api/v1/environments/{env}/client-apps"),
+            credential,
+            json!({"name": name, "roles": roles}),
+        );
+        let status = res.status();
+        let body: Value = res.json().expect("json");
+        assert_eq!(status, 201, "create app {name}: {body}");
+        App {
+            client_id: body["client_id"].as_str().expect("client_id").to_owned(),
+            client_secret: body["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_owned(),
+            body,
+        }
+    }
+
+    pub fn app_path(&self, env: &str, app: &App) -> String {
+        format!("/api/v1/environments/{env}/client-apps/{}", app.client_id)
+    }
+
+    pub fn deactivate(&self, env: &str, app: &App) {
+        let res = self.post(
+            &format!("{}/deactivate", self.app_path(env, app)),
+            &self.admin,
+            json!({}),
+        );
+        assert_eq!(res.status(), 200);
+    }
+
+    pub fn activate(&self, env: &str, app: &App) {
+        let res = self.post(
+            &format!("{}/activate", self.app_path(env, app)),
+            &self.admin,
+            json!({}),
+        );
+        assert_eq!(res.status(), 200);
+    }
+
+    pub fn set_roles(&self, env: &str, app: &App, roles: &[&str]) {
+        let res = self.put(
+            &format!("{}/roles", self.app_path(env, app)),
+            &self.admin,
+            json!({"roles": roles}),
+        );
+        assert_eq!(res.status(), 200);
+    }
+
+    // ----- OAuth -----
+
+    /// `POST /oauth2/token` with client_secret_basic and optional scope.
+    pub fn token_response(&self, client_id: &str, secret: &str, scope: Option<&str>) -> Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(urlencode(client_id), Some(urlencode(secret)))
+            .form(&form)
+            .send()
+            .expect("token request")
+    }
+
+    /// An access token for `app`; panics unless 200.
+    pub fn token(&self, app: &App) -> String {
+        let res = self.token_response(&app.client_id, &app.client_secret, None);
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// The status code of `GET /oauth2/status` for a token.
+    pub fn status(&self, token: &str) -> u16 {
+        self.http
+            .get(self.url("/oauth2/status"))
+            .bearer_auth(token)
+            .send()
+            .expect("status")
+            .status()
+            .as_u16()
+    }
+
+    /// The status code of `POST /api/v1/authorize` for a token and permission.
+    pub fn authorize(&self, token: &str, permission: &str) -> u16 {
+        self.post(
+            "/api/v1/authorize",
+            token,
+            json!({"permission": permission}),
+        )
+        .status()
+        .as_u16()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1).
+pub fn urlencode(s: &str) -> String {
+    form_urlencode(s)
+}
+
+fn form_urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Polls `f` until it returns true or `timeout` passes; returns the time it took.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
