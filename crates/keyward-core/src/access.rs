@@ -46,6 +46,16 @@ pub enum PrincipalKind {
     System,
 }
 
+impl PrincipalKind {
+    /// The client ID, when the caller is a client app.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            PrincipalKind::App { client_id, .. } => Some(client_id.as_str()),
+            _ => None,
+        }
+    }
+}
+
 /// An authenticated caller with the grants it holds *now*.
 #[derive(Debug, Clone)]
 pub struct Principal {
