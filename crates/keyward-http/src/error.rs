@@ -10,9 +10,13 @@ use serde_json::json;
 /// The prefix of every problem `type` (a stable URN per kind of problem).
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:keyward:problem:";
 
-/// A management API error, rendered as `application/problem+json`.
+/// A management API error, rendered as `application/problem+json` (boxed: errors are
+/// rare, results are everywhere).
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Problem>);
+
+#[derive(Debug)]
+struct Problem {
     status: StatusCode,
     kind: &'static str,
     title: &'static str,
@@ -30,7 +34,7 @@ impl ApiError {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
+        Self(Box::new(Problem {
             status,
             kind,
             title,
@@ -38,7 +42,7 @@ impl ApiError {
             field_errors: vec![],
             retry_after: false,
             extra: None,
-        }
+        }))
     }
 
     /// 400: the body is not what the route reads.
@@ -64,59 +68,60 @@ impl ApiError {
             "Invalid field",
             detail,
         );
-        e.field_errors = errors;
+        e.0.field_errors = errors;
         e
     }
 
     /// Adds an extension member to the problem body.
     pub fn with(mut self, key: &'static str, value: serde_json::Value) -> Self {
-        self.extra = Some((key, value));
+        self.0.extra = Some((key, value));
         self
     }
 
     /// The problem's `type` suffix (for tests and logs).
     pub fn kind(&self) -> &'static str {
-        self.kind
+        self.0.kind
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+        write!(f, "{} {}: {}", self.0.status.as_u16(), self.0.kind, self.0.detail)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     fn error_response(&self) -> HttpResponse {
+        let p = &self.0;
         let mut body = json!({
-            "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.kind),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
+            "type": format!("{PROBLEM_TYPE_PREFIX}{}", p.kind),
+            "title": p.title,
+            "status": p.status.as_u16(),
+            "detail": p.detail,
         });
-        if !self.field_errors.is_empty() {
-            body["errors"] = self
+        if !p.field_errors.is_empty() {
+            body["errors"] = p
                 .field_errors
                 .iter()
                 .map(|(field, message)| json!({"field": field, "message": message}))
                 .collect();
         }
-        if let Some((k, v)) = &self.extra {
+        if let Some((k, v)) = &p.extra {
             body[*k] = v.clone();
         }
-        let mut res = HttpResponse::build(self.status);
+        let mut res = HttpResponse::build(p.status);
         res.content_type("application/problem+json");
-        if self.status == StatusCode::UNAUTHORIZED {
+        if p.status == StatusCode::UNAUTHORIZED {
             res.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"keyward\", error=\"invalid_token\""),
             ));
         }
-        if self.retry_after {
+        if p.retry_after {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         res.body(body.to_string())
@@ -187,7 +192,7 @@ impl From<Error> for ApiError {
                     "Storage unavailable",
                     "storage is unavailable; try again shortly",
                 );
-                e.retry_after = true;
+                e.0.retry_after = true;
                 e
             }
             Error::Overloaded => {
@@ -197,7 +202,7 @@ impl From<Error> for ApiError {
                     "Overloaded",
                     "too much work queued; try again shortly",
                 );
-                e.retry_after = true;
+                e.0.retry_after = true;
                 e
             }
             Error::WouldBlock | Error::Internal(_) => {
