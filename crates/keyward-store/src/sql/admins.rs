@@ -10,7 +10,8 @@ use super::environments::paginate;
 use super::models::{decode_subject, hex, AdminRow, SigningKeyRow};
 use super::schema::{admin_users, changes, signing_keys};
 use super::{
-    from_db_time, is_unique_violation, lower, map_err, record_change, to_db_time, Db, DieselStore,
+    from_db_time, keyset_page, lower, map_err, name_taken_or, record_change, to_db_time, Db,
+    DieselStore,
 };
 use crate::{Change, ChangeSubject, NewAdmin, SigningKeyRecord, StoreError, StoreResult};
 
@@ -42,13 +43,7 @@ impl DieselStore {
                 ))
                 .returning(admin_users::id)
                 .get_result(conn)
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::NameTaken
-                    } else {
-                        map_err(e)
-                    }
-                })?;
+                .map_err(name_taken_or)?;
             record_change(conn, &ChangeSubject::Admin(AdminId(id)), now)?;
             load_admin(conn, id)
         })
@@ -92,27 +87,8 @@ impl DieselStore {
     ) -> StoreResult<Page<AdminUser>> {
         use admin_users::dsl as a;
         let rows = self.read(|conn| {
-            let mut q = a::admin_users.select(AdminRow::as_select()).into_boxed();
-            if let Some(c) = cursor {
-                let at = to_db_time(c.created_at);
-                q = match order {
-                    SortOrder::Desc => q.filter(
-                        a::created_at
-                            .lt(at)
-                            .or(a::created_at.eq(at).and(a::id.lt(c.id))),
-                    ),
-                    SortOrder::Asc => q.filter(
-                        a::created_at
-                            .gt(at)
-                            .or(a::created_at.eq(at).and(a::id.gt(c.id))),
-                    ),
-                };
-            }
-            q = match order {
-                SortOrder::Desc => q.order((a::created_at.desc(), a::id.desc())),
-                SortOrder::Asc => q.order((a::created_at.asc(), a::id.asc())),
-            };
-            q.limit(i64::from(limit.get()) + 1).load(conn)
+            let q = a::admin_users.select(AdminRow::as_select()).into_boxed();
+            keyset_page!(q, a::created_at, a::id, order, limit, cursor).load(conn)
         })?;
         paginate(rows, limit, |r| (r.created_at, r.id), AdminRow::into_domain)
     }
@@ -142,13 +118,7 @@ impl DieselStore {
                     admin_users::credential_created_at.eq(Some(to_db_time(now))),
                 ))
                 .execute(conn)
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::NameTaken
-                    } else {
-                        map_err(e)
-                    }
-                })?;
+                .map_err(name_taken_or)?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }

@@ -13,8 +13,8 @@ use super::environments::paginate;
 use super::models::AppRow;
 use super::schema::{client_app_roles, client_apps, environments, roles};
 use super::{
-    contains_pattern, is_unique_violation, lower, map_err, record_change, to_db_time, Db,
-    DieselStore,
+    contains_pattern, is_unique_violation, keyset_page, lower, map_err, name_taken_or,
+    record_change, to_db_time, Db, DieselStore,
 };
 use crate::{AppQuery, AppState, ChangeSubject, NewApp, StoreError, StoreResult};
 
@@ -113,13 +113,7 @@ impl DieselStore {
                 ))
                 .returning(client_apps::id)
                 .get_result(conn)
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::NameTaken
-                    } else {
-                        map_err(e)
-                    }
-                })?;
+                .map_err(name_taken_or)?;
             bind_roles(conn, id, &new.role_ids)?;
             record_change(conn, &ChangeSubject::App(new.client_id.clone()), now)?;
             load_app(conn, id)
@@ -197,29 +191,16 @@ impl DieselStore {
                     .or(lower(a::client_id).like(pattern).escape('\\')),
             );
         }
-        if let Some(c) = query.cursor {
-            let at = to_db_time(c.created_at);
-            q = match query.order {
-                SortOrder::Desc => q.filter(
-                    a::created_at
-                        .lt(at)
-                        .or(a::created_at.eq(at).and(a::id.lt(c.id))),
-                ),
-                SortOrder::Asc => q.filter(
-                    a::created_at
-                        .gt(at)
-                        .or(a::created_at.eq(at).and(a::id.gt(c.id))),
-                ),
-            };
-        }
-        q = match query.order {
-            SortOrder::Desc => q.order((a::created_at.desc(), a::id.desc())),
-            SortOrder::Asc => q.order((a::created_at.asc(), a::id.asc())),
-        };
-        let rows: Vec<AppRow> = q
-            .limit(i64::from(query.limit.get()) + 1)
-            .load(&mut conn)
-            .map_err(map_err)?;
+        let rows: Vec<AppRow> = keyset_page!(
+            q,
+            a::created_at,
+            a::id,
+            query.order,
+            query.limit,
+            query.cursor
+        )
+        .load(&mut conn)
+        .map_err(map_err)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let mut names = role_names(&mut conn, &ids)?;
         paginate(

@@ -8,8 +8,8 @@ use keyward_domain::{
 
 use super::models::EnvironmentRow;
 use super::schema::{environments, roles};
-use super::{is_unique_violation, map_err, record_change, to_db_time, Db, DieselStore};
-use crate::{ChangeSubject, EnvironmentChange, NewEnvironment, StoreError, StoreResult};
+use super::{keyset_page, map_err, name_taken_or, record_change, to_db_time, Db, DieselStore};
+use crate::{ChangeSubject, EnvironmentChange, NewEnvironment, StoreResult};
 
 /// Cuts a page fetched with `limit + 1` rows and computes the next cursor.
 pub(super) fn paginate<R, T>(
@@ -80,13 +80,7 @@ impl DieselStore {
                 ))
                 .returning(environments::id)
                 .get_result(conn)
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::NameTaken
-                    } else {
-                        map_err(e)
-                    }
-                })?;
+                .map_err(name_taken_or)?;
             insert_builtin_roles(conn, id, now)?;
             record_change(conn, &ChangeSubject::Environment(EnvironmentId(id)), now)?;
             load_environment(conn, EnvironmentId(id))
@@ -131,29 +125,10 @@ impl DieselStore {
     ) -> StoreResult<Page<Environment>> {
         use environments::dsl as e;
         let rows = self.read(|conn| {
-            let mut q = e::environments
+            let q = e::environments
                 .select(EnvironmentRow::as_select())
                 .into_boxed();
-            if let Some(c) = cursor {
-                let at = to_db_time(c.created_at);
-                q = match order {
-                    SortOrder::Desc => q.filter(
-                        e::created_at
-                            .lt(at)
-                            .or(e::created_at.eq(at).and(e::id.lt(c.id))),
-                    ),
-                    SortOrder::Asc => q.filter(
-                        e::created_at
-                            .gt(at)
-                            .or(e::created_at.eq(at).and(e::id.gt(c.id))),
-                    ),
-                };
-            }
-            q = match order {
-                SortOrder::Desc => q.order((e::created_at.desc(), e::id.desc())),
-                SortOrder::Asc => q.order((e::created_at.asc(), e::id.asc())),
-            };
-            q.limit(i64::from(limit.get()) + 1).load(conn)
+            keyset_page!(q, e::created_at, e::id, order, limit, cursor).load(conn)
         })?;
         paginate(
             rows,

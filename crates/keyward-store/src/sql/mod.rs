@@ -187,6 +187,40 @@ fn is_unique_violation(e: &DieselError) -> bool {
     )
 }
 
+/// Maps a unique violation to `NameTaken`, anything else as usual.
+fn name_taken_or(e: DieselError) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::NameTaken
+    } else {
+        map_err(e)
+    }
+}
+
+/// Applies a keyset cursor over `(created_at, id)` and the matching order to a boxed
+/// query, and fetches one row more than the page so the caller knows if another follows.
+macro_rules! keyset_page {
+    ($query:expr, $created_at:expr, $id:expr, $order:expr, $limit:expr, $cursor:expr) => {{
+        let mut q = $query;
+        if let Some(c) = $cursor {
+            let at = $crate::sql::to_db_time(c.created_at);
+            q = match $order {
+                SortOrder::Desc => {
+                    q.filter($created_at.lt(at).or($created_at.eq(at).and($id.lt(c.id))))
+                }
+                SortOrder::Asc => {
+                    q.filter($created_at.gt(at).or($created_at.eq(at).and($id.gt(c.id))))
+                }
+            };
+        }
+        q = match $order {
+            SortOrder::Desc => q.order(($created_at.desc(), $id.desc())),
+            SortOrder::Asc => q.order(($created_at.asc(), $id.asc())),
+        };
+        q.limit(i64::from($limit.get()) + 1)
+    }};
+}
+pub(crate) use keyset_page;
+
 /// Timestamps are stored as naive UTC with microsecond precision (what every backend keeps).
 fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
     DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros())

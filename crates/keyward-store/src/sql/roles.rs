@@ -9,7 +9,7 @@ use keyward_domain::{
 use super::environments::paginate;
 use super::models::{encode_permissions, RoleRow};
 use super::schema::{client_app_roles, client_apps, roles};
-use super::{is_unique_violation, map_err, record_change, to_db_time, Db, DieselStore};
+use super::{keyset_page, map_err, name_taken_or, record_change, to_db_time, Db, DieselStore};
 use crate::{ChangeSubject, NewRole, StoreError, StoreResult};
 
 fn load_role(conn: &mut Db, id: RoleId) -> StoreResult<Role> {
@@ -34,13 +34,7 @@ impl DieselStore {
                 ))
                 .returning(roles::id)
                 .get_result(conn)
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::NameTaken
-                    } else {
-                        map_err(e)
-                    }
-                })?;
+                .map_err(name_taken_or)?;
             record_change(conn, &ChangeSubject::Role(RoleId(id)), now)?;
             load_role(conn, RoleId(id))
         })
@@ -110,30 +104,11 @@ impl DieselStore {
     ) -> StoreResult<Page<Role>> {
         use roles::dsl as r;
         let rows = self.read(|conn| {
-            let mut q = r::roles
+            let q = r::roles
                 .filter(r::environment_id.eq(env.0))
                 .select(RoleRow::as_select())
                 .into_boxed();
-            if let Some(c) = cursor {
-                let at = to_db_time(c.created_at);
-                q = match order {
-                    SortOrder::Desc => q.filter(
-                        r::created_at
-                            .lt(at)
-                            .or(r::created_at.eq(at).and(r::id.lt(c.id))),
-                    ),
-                    SortOrder::Asc => q.filter(
-                        r::created_at
-                            .gt(at)
-                            .or(r::created_at.eq(at).and(r::id.gt(c.id))),
-                    ),
-                };
-            }
-            q = match order {
-                SortOrder::Desc => q.order((r::created_at.desc(), r::id.desc())),
-                SortOrder::Asc => q.order((r::created_at.asc(), r::id.asc())),
-            };
-            q.limit(i64::from(limit.get()) + 1).load(conn)
+            keyset_page!(q, r::created_at, r::id, order, limit, cursor).load(conn)
         })?;
         paginate(rows, limit, |r| (r.created_at, r.id), RoleRow::into_domain)
     }
