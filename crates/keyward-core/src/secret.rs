@@ -96,71 +96,61 @@ pub enum MalformedCredential {
     BadChecksum,
 }
 
-/// A client app's secret (`kwcs_…`): shown once at creation, stored only as an argon2id
-/// hash. Zeroed on drop; `Debug` never shows it.
-pub struct ClientSecret(Zeroizing<String>);
+/// Defines a credential type with a fixed prefix: generated with 256 random bits,
+/// parsed with the checksum checked, zeroed on drop, never shown by `Debug`.
+macro_rules! prefixed_credential {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        pub struct $name(Zeroizing<String>);
 
-impl ClientSecret {
-    /// The prefix every client secret starts with.
-    pub const PREFIX: &'static str = "kwcs_";
+        impl $name {
+            /// The prefix every credential of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
 
-    /// A new random secret (256 bits).
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self(generate_with(Self::PREFIX, rng))
-    }
+            /// A new random credential (256 bits).
+            pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+                Self(generate_with(Self::PREFIX, rng))
+            }
 
-    /// Accepts a secret from outside if its prefix, length, alphabet and checksum are right.
-    pub fn parse(text: &str) -> Result<Self, MalformedCredential> {
-        check_format(text, Self::PREFIX)?;
-        Ok(Self(Zeroizing::new(text.to_owned())))
-    }
+            /// Accepts a credential from outside if its prefix, length, alphabet and
+            /// checksum are right.
+            pub fn parse(text: &str) -> Result<Self, MalformedCredential> {
+                check_format(text, Self::PREFIX)?;
+                Ok(Self(Zeroizing::new(text.to_owned())))
+            }
 
-    /// The secret text (to show once, or to hash).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+            /// The credential text (to show once, or to hash).
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(<hidden>)", stringify!($name))
+            }
+        }
+    };
 }
 
-impl fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientSecret(<hidden>)")
-    }
-}
+prefixed_credential!(
+    /// A client app's secret (`kwcs_…`): shown once at creation, stored only as an
+    /// argon2id hash.
+    ClientSecret,
+    "kwcs_"
+);
 
-/// An admin's personal API credential (`kwpc_…`): shown once, stored as a SHA-256
-/// digest. Zeroed on drop; `Debug` never shows it.
-pub struct PersonalCredential(Zeroizing<String>);
+prefixed_credential!(
+    /// An admin's personal API credential (`kwpc_…`): shown once, stored as a SHA-256
+    /// digest.
+    PersonalCredential,
+    "kwpc_"
+);
 
 impl PersonalCredential {
-    /// The prefix every personal credential starts with.
-    pub const PREFIX: &'static str = "kwpc_";
-
-    /// A new random credential (256 bits).
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self(generate_with(Self::PREFIX, rng))
-    }
-
-    /// Accepts a credential from outside if its prefix, length, alphabet and checksum
-    /// are right.
-    pub fn parse(text: &str) -> Result<Self, MalformedCredential> {
-        check_format(text, Self::PREFIX)?;
-        Ok(Self(Zeroizing::new(text.to_owned())))
-    }
-
-    /// The credential text (to show once).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// The SHA-256 digest under which the credential is stored.
     pub fn digest(&self) -> [u8; 32] {
         credential_digest(&self.0)
-    }
-}
-
-impl fmt::Debug for PersonalCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PersonalCredential(<hidden>)")
     }
 }
 
