@@ -64,7 +64,8 @@ impl Keyward {
     ) -> Result<BootstrapOutcome, Error> {
         let now = self.clock.now();
         let default = EnvironmentSlug::default_slug();
-        if self.store.environment_by_slug(&default)?.is_none() && !self.store.any_admin()? {
+        // Environments cannot be deleted, so `default` is missing only before the first start.
+        if self.store.environment_by_slug(&default)?.is_none() {
             let name = EnvironmentName::parse("Default").map_err(Error::invalid)?;
             match self.store.create_environment(
                 &NewEnvironment {
