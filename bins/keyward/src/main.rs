@@ -146,6 +146,7 @@ fn open_core(
     let master = master_key::load_or_create(settings)?;
     let algorithm = Algorithm::parse(&settings.tokens.algorithm)
         .map_err(|e| anyhow::anyhow!("tokens.algorithm: {e}"))?;
+    let defaults = CoreConfig::default();
     let config = CoreConfig {
         audience: settings
             .tokens
@@ -162,7 +163,8 @@ fn open_core(
         max_failed_attempts: settings.security.max_failed_attempts,
         failure_window: Duration::from_secs(settings.security.failure_window_seconds),
         hashing_queue: settings.security.hashing_queue,
-        ..CoreConfig::default()
+        hashing_concurrency: settings.security.hashing_concurrency.unwrap_or(defaults.hashing_concurrency),
+        ..defaults
     };
     let core = Keyward::open(
         Arc::clone(&store) as Arc<dyn Store>,

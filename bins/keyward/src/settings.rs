@@ -76,6 +76,8 @@ pub struct Bootstrap {
 pub struct Security {
     pub max_failed_attempts: u32,
     pub failure_window_seconds: u64,
+    /// argon2 operations at once; default: one per CPU.
+    pub hashing_concurrency: Option<usize>,
     /// Callers that may wait for an argon2 slot before the rest get 503.
     pub hashing_queue: usize,
 }
@@ -147,6 +149,7 @@ impl Default for Security {
         Self {
             max_failed_attempts: 10,
             failure_window_seconds: 60,
+            hashing_concurrency: None,
             hashing_queue: 64,
         }
     }

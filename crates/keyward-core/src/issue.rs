@@ -206,6 +206,9 @@ impl IssuerCaches {
     }
 
     fn record_usage(&self, app: AppId, now: DateTime<Utc>) {
+        // Microseconds, as storage keeps them: the value shown before and after the
+        // batch is written is the same.
+        let now = DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
         let mut usage = self
             .usage
             .lock()

@@ -9,3 +9,4 @@ mod client_apps;
 mod embedding;
 mod oauth;
 mod operations;
+mod warm_path;
