@@ -369,3 +369,124 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Dura
     }
     None
 }
+
+// ----- added for the OAuth / client-app / operations suites -----
+
+impl Server {
+    /// A server on a fresh data directory started WITHOUT
+    /// `KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL`, so the first start generates the Super
+    /// Admin credential and prints it to stdout. `admin` is left empty.
+    pub fn start_without_bootstrap_credential(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in_without_bootstrap_credential(dir, env)
+    }
+
+    /// Like [`Server::start_in`] but without `KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL`.
+    pub fn start_in_without_bootstrap_credential(
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KEYWARD__DATA_DIR", dir.path())
+            .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
+            .env("KEYWARD__SERVER__WORKERS", "2")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn keyward");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        {
+            let out = child.stdout.take().expect("stdout");
+            let stdout = Arc::clone(&stdout);
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    {
+                        let mut s = stdout.lock().unwrap();
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                    if let Some(rest) = line.strip_prefix("keyward listening on ") {
+                        let _ = tx.send(
+                            rest.split_whitespace()
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                }
+            });
+        }
+        {
+            let err = child.stderr.take().expect("stderr");
+            let stderr = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    let mut s = stderr.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("keyward did not start; stderr:\n{}", stderr.lock().unwrap());
+            }
+        };
+        let http = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Server {
+            child,
+            base,
+            admin: String::new(),
+            dir,
+            stderr,
+            stdout,
+            http,
+        }
+    }
+
+    /// `GET path` without any credential.
+    pub fn get_anonymous(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().expect("request")
+    }
+
+    /// `PATCH /api/v1/environments/{env}` `{"enabled": enabled}` as the Super Admin;
+    /// panics unless 200.
+    pub fn set_environment_enabled(&self, env: &str, enabled: bool) {
+        let res = self.api(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/environments/{env}"),
+            &self.admin,
+            Some(json!({"enabled": enabled})),
+        );
+        assert_eq!(res.status(), 200, "PATCH environment {env}");
+    }
+}
+
+/// The decoded JOSE header and claims of a compact JWT (no signature check).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWS has three parts: {token}");
+    let decode = |p: &str| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("json")
+    };
+    (decode(parts[0]), decode(parts[1]))
+}
