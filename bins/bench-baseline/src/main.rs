@@ -13,7 +13,11 @@ async fn main() -> std::io::Result<()> {
     HttpServer::new(|| {
         App::new().route(
             "/",
-            web::to(|| async { HttpResponse::Ok().content_type("application/json").body(r#"{"active":true}"#) }),
+            web::to(|| async {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(r#"{"active":true}"#)
+            }),
         )
     })
     .workers(workers)

@@ -163,8 +163,10 @@ fn open_core(
         max_failed_attempts: settings.security.max_failed_attempts,
         failure_window: Duration::from_secs(settings.security.failure_window_seconds),
         hashing_queue: settings.security.hashing_queue,
-        hashing_concurrency: settings.security.hashing_concurrency.unwrap_or(defaults.hashing_concurrency),
-        ..defaults
+        hashing_concurrency: settings
+            .security
+            .hashing_concurrency
+            .unwrap_or(defaults.hashing_concurrency),
     };
     let core = Keyward::open(
         Arc::clone(&store) as Arc<dyn Store>,
