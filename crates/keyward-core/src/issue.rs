@@ -134,16 +134,19 @@ impl IssuerCaches {
         }
     }
 
-    fn mac(&self, client_id: &ClientId, secret: &str) -> [u8; 32] {
-        // A keyed hash of the secret: the cache never holds the secret itself, and the key
-        // lives only in this process's memory.
+    /// A keyed hash of the secret bound to the stored hash it was verified against: the
+    /// cache never holds the secret, the key lives only in this process's memory, and a
+    /// new secret (a new stored hash) can never match an old entry — so entries need no
+    /// invalidation. Status and deletion are checked after this, on every request.
+    fn mac(&self, client_id: &ClientId, stored_hash: &str, secret: &str) -> [u8; 32] {
         let mut mac = match HmacSha256::new_from_slice(&self.mac_key) {
             Ok(m) => m,
             Err(_) => return [0; 32],
         };
-        mac.update(client_id.as_str().as_bytes());
-        mac.update(&[0]);
-        mac.update(secret.as_bytes());
+        for part in [client_id.as_str(), stored_hash, secret] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
         mac.finalize().into_bytes().into()
     }
 
@@ -166,22 +169,6 @@ impl IssuerCaches {
             verified.clear();
         }
         verified.insert(client_id.clone(), mac);
-    }
-
-    /// Forgets what an app change may have made stale.
-    pub(crate) fn invalidate_app(&self, client_id: &ClientId) {
-        self.verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(client_id);
-    }
-
-    /// Forgets every reusable token (after a change whose apps are unknown here).
-    pub(crate) fn clear_reuse(&self) {
-        self.reuse
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
     }
 
     fn reusable(&self, key: &(AppId, String, bool), now: i64, lifetime: i64) -> Option<Reusable> {
@@ -282,9 +269,16 @@ impl Keyward {
             ClientId::parse(&request.client_id).map_err(|_| IssueError::InvalidClient)?;
         let live = self.validator.live();
         let app = live.app(&client_id, io)?;
-        let mac = self.caches.mac(&client_id, secret.expose());
-        let warm =
-            app.as_ref().is_some_and(|a| !a.deleted) && self.caches.is_verified(&client_id, &mac);
+        let stored_hash = app
+            .as_ref()
+            .filter(|a| !a.deleted)
+            .and_then(|a| a.secret_hash.clone());
+        let mac = stored_hash
+            .as_deref()
+            .map(|h| self.caches.mac(&client_id, h, secret.expose()));
+        let warm = mac
+            .as_ref()
+            .is_some_and(|m| self.caches.is_verified(&client_id, m));
         if !warm {
             if let Some(retry_after) = self.caches.throttle.retry_after(client_id.as_str(), now) {
                 return Err(IssueError::Throttled { retry_after });
@@ -292,11 +286,7 @@ impl Keyward {
             if io == Io::Forbidden {
                 return Err(IssueError::Other(Error::WouldBlock));
             }
-            let hash = app
-                .as_ref()
-                .filter(|a| !a.deleted)
-                .and_then(|a| a.secret_hash.as_deref());
-            let ok = match hash {
+            let ok = match stored_hash.as_deref() {
                 Some(phc) => self
                     .hasher
                     .verify(secret.expose().as_bytes(), phc)
@@ -313,7 +303,9 @@ impl Keyward {
                 self.caches.throttle.record_failure(client_id.as_str(), now);
                 return Err(IssueError::InvalidClient);
             }
-            self.caches.remember_verified(&client_id, mac);
+            if let Some(mac) = mac {
+                self.caches.remember_verified(&client_id, mac);
+            }
         }
         let Some(app) = app.filter(|a| !a.deleted) else {
             return Err(IssueError::InvalidClient);

@@ -187,29 +187,17 @@ impl Keyward {
         Ok(self.store.ping()?)
     }
 
-    /// After a change committed in this process: drop what it made stale, at once.
+    /// After a change committed in this process: drop the live state it made stale, at
+    /// once. The issuance caches need nothing: verified secrets are bound to the stored
+    /// hash, and reusable tokens are keyed by the scope computed from live permissions.
     fn changed(&self, subject: &ChangeSubject) {
         self.validator.live().invalidate(subject);
-        self.follow(subject);
-    }
-
-    fn follow(&self, subject: &ChangeSubject) {
-        match subject {
-            ChangeSubject::App(client_id) => self.caches.invalidate_app(client_id),
-            // A role or environment change can alter the scope of reusable tokens.
-            ChangeSubject::Role(_) | ChangeSubject::Environment(_) => self.caches.clear_reuse(),
-            ChangeSubject::Admin(_) | ChangeSubject::SigningKeys => {}
-        }
     }
 
     /// Applies changes committed by other processes since the last call. The server
     /// calls this every resync interval.
     pub fn sync_changes(&self) -> Result<usize, Error> {
-        let changes = self.validator.sync_changes()?;
-        for subject in &changes {
-            self.follow(subject);
-        }
-        Ok(changes.len())
+        Ok(self.validator.sync_changes()?.len())
     }
 
     /// Writes the batched `last_used_at` values (at most one write per app per batch).
