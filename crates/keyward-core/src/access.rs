@@ -2,6 +2,7 @@
 //! *current* grants, and decides allow / 401 / 403. The server's extractor, the
 //! `/api/v1/authorize` route and an embedding service all call this one code.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -192,12 +193,19 @@ pub struct Validator {
     keys: RwLock<Arc<KeyRing>>,
     key_source: KeySource,
     last_key_reload: Mutex<Option<DateTime<Utc>>>,
+    /// Tokens whose signature, type and key were already verified, keyed by their exact
+    /// text: a token's signature is checked once, not on every call. Expiry, issuer,
+    /// audience and all live state are still checked on every call.
+    verified_tokens: RwLock<HashMap<Arc<str>, Arc<AccessTokenClaims>>>,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
 }
 
 /// How often an unknown `kid` may trigger a reload of the keys from storage.
 const KEY_RELOAD_INTERVAL_SECS: i64 = 1;
+
+/// Most verified tokens remembered before the cache starts over.
+const MAX_VERIFIED_TOKENS: usize = 50_000;
 
 impl Validator {
     /// A validator over `source`, loading keys now.
@@ -213,6 +221,7 @@ impl Validator {
             keys: RwLock::new(Arc::new(ring)),
             key_source,
             last_key_reload: Mutex::new(None),
+            verified_tokens: RwLock::new(HashMap::new()),
             config,
             clock,
         })
@@ -245,6 +254,11 @@ impl Validator {
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        // A retired key must stop vouching for the tokens it signed.
+        self.verified_tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         Ok(())
     }
 
@@ -285,7 +299,46 @@ impl Validator {
 
     /// Verifies a Keyward access token's signature, type, issuer, audience and lifetime
     /// (not the app's live state: see [`Validator::authenticate`]).
-    pub fn verify_token(&self, token: &str, io: Io) -> Result<AccessTokenClaims, Error> {
+    pub fn verify_token(&self, token: &str, io: Io) -> Result<Arc<AccessTokenClaims>, Error> {
+        let cached = self
+            .verified_tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        let claims = match cached {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify_signature(token, io)?);
+                let mut verified = self
+                    .verified_tokens
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if verified.len() >= MAX_VERIFIED_TOKENS {
+                    verified.clear();
+                }
+                verified.insert(Arc::from(token), Arc::clone(&claims));
+                claims
+            }
+        };
+        let now = self.clock.now().timestamp();
+        if claims.iss != self.config.issuer || claims.aud != self.config.audience {
+            return Err(Error::Unauthenticated(
+                "token is for another issuer or audience",
+            ));
+        }
+        if claims.exp <= now {
+            return Err(Error::Unauthenticated("token expired"));
+        }
+        let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(60);
+        if claims.iat > now + leeway || claims.sub != claims.client_id {
+            return Err(Error::Unauthenticated("invalid token"));
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's signature, type and key (once per token: see `verified_tokens`).
+    fn verify_signature(&self, token: &str, io: Io) -> Result<AccessTokenClaims, Error> {
         use crate::jwt::TokenRejected;
         let ring = self.keys();
         let claims = match ring.verify(token) {
@@ -305,19 +358,6 @@ impl Validator {
             }
             Err(_) => return Err(Error::Unauthenticated("invalid token")),
         };
-        let now = self.clock.now().timestamp();
-        if claims.iss != self.config.issuer || claims.aud != self.config.audience {
-            return Err(Error::Unauthenticated(
-                "token is for another issuer or audience",
-            ));
-        }
-        if claims.exp <= now {
-            return Err(Error::Unauthenticated("token expired"));
-        }
-        let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(60);
-        if claims.iat > now + leeway || claims.sub != claims.client_id {
-            return Err(Error::Unauthenticated("invalid token"));
-        }
         Ok(claims)
     }
 

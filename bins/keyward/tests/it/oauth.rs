@@ -653,6 +653,9 @@ fn expired_token_is_rejected_by_status_and_a_fresh_one_is_issued() {
         claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
         2
     );
+    // Valid at first, so its signature is verified once and remembered; expiry is
+    // still checked on every call.
+    assert_eq!(s.status(&token), 200);
     assert!(
         eventually(Duration::from_secs(10), || s.status(&token) == 401).is_some(),
         "the token expires"
