@@ -220,3 +220,35 @@ impl Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_file_loads_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/keyward.example.toml");
+        let loaded = Settings::load(Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
+        let defaults = Settings::default();
+        assert_eq!(loaded.server.bind, defaults.server.bind);
+        assert_eq!(
+            loaded.tokens.lifetime_seconds,
+            defaults.tokens.lifetime_seconds
+        );
+        assert_eq!(loaded.tokens.algorithm, defaults.tokens.algorithm);
+        assert_eq!(loaded.limits.client_apps_per_environment, 20);
+        assert_eq!(
+            loaded.cache.resync_interval_ms,
+            defaults.cache.resync_interval_ms
+        );
+        assert_eq!(loaded.database_url(), defaults.database_url());
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, "[tokens]\nlifetime = 5\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(Settings::load(Some(&path)).is_err());
+    }
+}
