@@ -48,6 +48,11 @@ impl Server {
 
     /// A server on an existing data directory (e.g. to restart on the same database).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        Self::spawn(dir, env, true)
+    }
+
+    /// Spawns `keyward serve` on `dir`, with or without the bootstrap credential.
+    fn spawn(dir: tempfile::TempDir, env: &[(&str, &str)], with_bootstrap: bool) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
         cmd.arg("serve")
             .current_dir(dir.path())
@@ -55,12 +60,14 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KEYWARD__DATA_DIR", dir.path())
             .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
-            .env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL)
             .env("KEYWARD__SERVER__WORKERS", "2")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
+        if with_bootstrap {
+            cmd.env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -111,7 +118,11 @@ impl Server {
         Server {
             child,
             base,
-            admin: ADMIN_CREDENTIAL.to_owned(),
+            admin: if with_bootstrap {
+                ADMIN_CREDENTIAL.to_owned()
+            } else {
+                String::new()
+            },
             dir,
             stderr,
             stdout,
@@ -386,77 +397,7 @@ impl Server {
         dir: tempfile::TempDir,
         env: &[(&str, &str)],
     ) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
-        cmd.arg("serve")
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KEYWARD__DATA_DIR", dir.path())
-            .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
-            .env("KEYWARD__SERVER__WORKERS", "2")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn keyward");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        {
-            let out = child.stdout.take().expect("stdout");
-            let stdout = Arc::clone(&stdout);
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    {
-                        let mut s = stdout.lock().unwrap();
-                        s.push_str(&line);
-                        s.push('\n');
-                    }
-                    if let Some(rest) = line.strip_prefix("keyward listening on ") {
-                        let _ = tx.send(
-                            rest.split_whitespace()
-                                .next()
-                                .unwrap_or_default()
-                                .to_owned(),
-                        );
-                    }
-                }
-            });
-        }
-        {
-            let err = child.stderr.take().expect("stderr");
-            let stderr = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    let mut s = stderr.lock().unwrap();
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            });
-        }
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("keyward did not start; stderr:\n{}", stderr.lock().unwrap());
-            }
-        };
-        let http = Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        Server {
-            child,
-            base,
-            admin: String::new(),
-            dir,
-            stderr,
-            stdout,
-            http,
-        }
+        Self::spawn(dir, env, false)
     }
 
     /// `GET path` without any credential.
