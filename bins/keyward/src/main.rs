@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 use keyward_core::domain::Quota;
 use keyward_core::keys::Algorithm;
 use keyward_core::store::{DieselStore, Store, StoreOptions};
-use keyward_core::{BootstrapOutcome, CoreConfig, Keyward, SystemClock};
+use keyward_core::{BootstrapOutcome, CoreConfig, Keyward, Principal, SystemClock};
 
 use crate::settings::Settings;
 
@@ -105,14 +105,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     } else {
                         None
                     };
-                    let (admin, generated) = core.create_admin(&username, password, &role)?;
+                    let (admin, generated) =
+                        core.create_admin(&Principal::system(), &username, password, &role)?;
                     println!("created {} `{}`", admin.role, admin.username);
                     if let Some(p) = generated {
                         println!("password (shown once): {}", p.as_str());
                     }
                 }
                 AdminCommand::Credential { username } => {
-                    let (admin, credential) = core.issue_personal_credential(&username)?;
+                    let (admin, credential) =
+                        core.issue_personal_credential(&Principal::system(), &username)?;
                     println!(
                         "personal credential for `{}` (shown once; the previous one is revoked):",
                         admin.username

@@ -184,6 +184,9 @@ pub struct ValidatorConfig {
     pub audience: String,
     /// Allowed clock difference for `iat` in the future.
     pub leeway: Duration,
+    /// Accept only tokens of apps in this environment (a resource server that serves one
+    /// environment, e.g. production); `None` accepts every environment.
+    pub environment: Option<EnvironmentSlug>,
 }
 
 /// Validates Keyward credentials against live state. Shared by the server and by any
@@ -197,6 +200,8 @@ pub struct Validator {
     /// text: a token's signature is checked once, not on every call. Expiry, issuer,
     /// audience and all live state are still checked on every call.
     verified_tokens: RwLock<HashMap<Arc<str>, Arc<AccessTokenClaims>>>,
+    /// Set when the feed reported new signing keys and the reload has not succeeded yet.
+    keys_outdated: std::sync::atomic::AtomicBool,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
 }
@@ -222,6 +227,7 @@ impl Validator {
             key_source,
             last_key_reload: Mutex::new(None),
             verified_tokens: RwLock::new(HashMap::new()),
+            keys_outdated: std::sync::atomic::AtomicBool::new(false),
             config,
             clock,
         })
@@ -264,9 +270,23 @@ impl Validator {
 
     /// Applies changes committed elsewhere; returns them for other caches to follow.
     pub fn sync_changes(&self) -> Result<Vec<keyward_store::ChangeSubject>, Error> {
+        use keyward_store::ChangeSubject;
         let changes = self.live.sync_changes()?;
-        if changes.contains(&keyward_store::ChangeSubject::SigningKeys) {
+        if changes
+            .iter()
+            .any(|c| matches!(c, ChangeSubject::SigningKeys | ChangeSubject::Unknown))
+        {
+            self.keys_outdated
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        // Retried on every sync until it succeeds: a failed reload is never forgotten.
+        if self
+            .keys_outdated
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             self.reload_keys()?;
+            self.keys_outdated
+                .store(false, std::sync::atomic::Ordering::Release);
         }
         Ok(changes)
     }
@@ -396,6 +416,14 @@ impl Validator {
         }
         if env.slug.as_str() != claims.env {
             return Err(Error::Unauthenticated("invalid token"));
+        }
+        if self
+            .config
+            .environment
+            .as_ref()
+            .is_some_and(|pinned| *pinned != env.slug)
+        {
+            return Err(Error::Unauthenticated("token is for another environment"));
         }
         let (grants, global) = self.live.grants_of(&app.role_ids, io)?;
         let scope_limit = if claims.scope_restricted {

@@ -10,8 +10,9 @@ use rand_core::OsRng;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Resource};
+use crate::roles::ensure_no_escalation;
 use crate::secret::{credential_digest, PersonalCredential};
-use crate::Keyward;
+use crate::{Keyward, Principal};
 
 /// An admin user as the API shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -124,6 +125,7 @@ impl Keyward {
     /// Creates an admin user. Without a password, one is generated and returned once.
     pub fn create_admin(
         &self,
+        principal: &Principal,
         username: &str,
         password: Option<String>,
         role: &str,
@@ -149,6 +151,7 @@ impl Keyward {
         else {
             return Err(Error::Invalid(errors));
         };
+        ensure_no_escalation(principal, &role.grants())?;
         let password_hash = Some(self.hasher.hash(password.expose().as_bytes(), &mut OsRng)?);
         let admin = self
             .store
@@ -186,11 +189,10 @@ impl Keyward {
     }
 
     /// Deletes an admin user (never the last Super Admin); their credential stops at once.
-    pub fn delete_admin(&self, username: &str) -> Result<(), Error> {
+    pub fn delete_admin(&self, principal: &Principal, username: &str) -> Result<(), Error> {
         let admin = self.admin(username)?;
-        if admin.role == BuiltinRole::SuperAdmin && self.store.count_super_admins()? <= 1 {
-            return Err(Error::LastSuperAdmin);
-        }
+        ensure_no_escalation(principal, &admin.role.grants())?;
+        // The store re-checks "not the last Super Admin" inside its write transaction.
         self.store
             .delete_admin(admin.id, self.clock.now())
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
@@ -202,12 +204,16 @@ impl Keyward {
     /// fails from its next call on. Returned once; stored as a SHA-256 digest.
     pub fn issue_personal_credential(
         &self,
+        principal: &Principal,
         username: &str,
     ) -> Result<(AdminView, PersonalCredential), Error> {
         let admin = self.admin(username)?;
         if admin.role != BuiltinRole::SuperAdmin {
             return Err(Error::NotSuperAdmin);
         }
+        // A Super Admin's credential carries every permission: only a principal that
+        // holds every permission (not a down-scoped token) may mint one.
+        ensure_no_escalation(principal, &admin.role.grants())?;
         let credential = PersonalCredential::generate(&mut OsRng);
         let updated = self
             .store

@@ -108,6 +108,7 @@ impl From<StoreError> for Error {
             StoreError::NameTaken => Self::Internal("unexpected unique violation".into()),
             StoreError::QuotaReached => Self::QuotaReached(0),
             StoreError::AppIsActive => Self::AppIsActive,
+            StoreError::LastSuperAdmin => Self::LastSuperAdmin,
             StoreError::RoleInUse(n) => Self::RoleInUse(n),
             StoreError::UnknownRole(name) => Self::invalid(ValidationError::new(
                 "roles",

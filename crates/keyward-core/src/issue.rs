@@ -26,10 +26,13 @@ pub struct TokenRequest {
     pub client_secret: Zeroizing<String>,
     /// The `scope` parameter, if given.
     pub scope: Option<String>,
+    /// Where the request came from: failed attempts are throttled per client ID *and*
+    /// source, so an attacker who knows a client ID cannot lock out the real client.
+    pub source: Option<std::net::IpAddr>,
 }
 
-/// A successful token response.
-#[derive(Debug, Clone)]
+/// A successful token response (its `Debug` never shows the token).
+#[derive(Clone)]
 pub struct IssuedToken {
     /// The JWT.
     pub access_token: String,
@@ -53,6 +56,16 @@ pub enum IssueError {
     },
     /// Anything else (storage down, overloaded, needs blocking).
     Other(Error),
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"<hidden>")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 impl From<Error> for IssueError {
@@ -279,8 +292,12 @@ impl Keyward {
         let warm = mac
             .as_ref()
             .is_some_and(|m| self.caches.is_verified(&client_id, m));
+        let throttle_key = match request.source {
+            Some(ip) => format!("{}@{ip}", client_id.as_str()),
+            None => client_id.as_str().to_owned(),
+        };
         if !warm {
-            if let Some(retry_after) = self.caches.throttle.retry_after(client_id.as_str(), now) {
+            if let Some(retry_after) = self.caches.throttle.retry_after(&throttle_key, now) {
                 return Err(IssueError::Throttled { retry_after });
             }
             if io == Io::Forbidden {
@@ -300,7 +317,7 @@ impl Keyward {
                 }
             };
             if !ok {
-                self.caches.throttle.record_failure(client_id.as_str(), now);
+                self.caches.throttle.record_failure(&throttle_key, now);
                 return Err(IssueError::InvalidClient);
             }
             if let Some(mac) = mac {

@@ -140,6 +140,7 @@ impl Keyward {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
                 leeway: Duration::from_secs(60),
+                environment: None,
             },
             Arc::clone(&clock),
         )?;

@@ -187,6 +187,7 @@ impl LiveState {
             }
             ChangeSubject::Admin(id) => maps.admins.retain(|_, a| a.id != *id),
             ChangeSubject::SigningKeys => {}
+            ChangeSubject::Unknown => *maps = Maps::default(),
         }
     }
 
@@ -208,6 +209,13 @@ impl LiveState {
             let Some(last) = changes.last().map(|c| c.seq) else {
                 break;
             };
+            // Sequence numbers are dense (one per committed change): a hole right after
+            // our position means entries were pruned before we read them, and what they
+            // said is unknown — start over.
+            if changes.first().is_some_and(|c| c.seq > after + 1) {
+                self.clear();
+                applied.push(ChangeSubject::Unknown);
+            }
             for change in &changes {
                 self.invalidate(&change.subject);
             }

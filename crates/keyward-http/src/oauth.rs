@@ -29,27 +29,44 @@ const CREDENTIAL_PARAMS: &[&str] = &[
 ];
 
 /// Decodes `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
-fn basic_credentials(value: &str) -> Option<(String, String)> {
+fn basic_credentials(value: &str) -> Option<(String, Zeroizing<String>)> {
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
     let encoded = encoded.trim();
-    let raw = STANDARD
-        .decode(encoded)
-        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
+    let raw = Zeroizing::new(
+        STANDARD
+            .decode(encoded)
+            .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+            .ok()?,
+    );
+    let text = std::str::from_utf8(&raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| -> Option<String> {
-        // application/x-www-form-urlencoded (RFC 6749 §2.3.1): '+' is a space.
-        let decoded: String = form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()?
-            .1
-            .into_owned();
-        (!decoded.is_empty()).then_some(decoded)
-    };
-    Some((decode(id)?, decode(secret)?))
+    Some((form_decode(id)?.to_string(), form_decode(secret)?))
+}
+
+/// Decodes one application/x-www-form-urlencoded value (RFC 6749 §2.3.1): `+` is a
+/// space, `%XX` a byte. A raw `&` or `=` cannot occur in an encoded value.
+fn form_decode(encoded: &str) -> Option<Zeroizing<String>> {
+    if encoded.is_empty() || encoded.contains(['&', '=']) {
+        return None;
+    }
+    // Every `%` starts a two-digit hex escape.
+    let bytes = encoded.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        {
+            return None;
+        }
+    }
+    let plus_as_space = Zeroizing::new(encoded.replace('+', " "));
+    let decoded = percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()?;
+    Some(Zeroizing::new(decoded.into_owned()))
 }
 
 /// What a token request says, before the core sees it.
@@ -92,7 +109,8 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, O
     let param = |name: &str| {
         params
             .iter()
-            .find(|(k, _)| k == name)
+            // RFC 6749 §3.2: a parameter sent without a value is treated as omitted.
+            .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     };
     match param("grant_type") {
@@ -128,8 +146,9 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, O
     let scope = param("scope").map(str::to_owned);
     Ok(TokenRequest {
         client_id,
-        client_secret: Zeroizing::new(client_secret),
+        client_secret,
         scope,
+        source: req.peer_addr().map(|a| a.ip()),
     })
 }
 
@@ -227,6 +246,8 @@ mod tests {
     #[test]
     fn basic_header_decoding() {
         let enc = |s: &str| format!("Basic {}", STANDARD.encode(s));
+        let basic_credentials =
+            |v: &str| basic_credentials(v).map(|(id, secret)| (id, secret.to_string()));
         assert_eq!(
             basic_credentials(&enc("abc:s3cret")),
             Some(("abc".into(), "s3cret".into()))
@@ -250,6 +271,9 @@ mod tests {
             "Basic !!!".into(),
             "Bearer abc".into(),
             "Basic".into(),
+            enc("abc&junk:secret"),
+            enc("abc:sec=ret"),
+            enc("abc:%zz"),
         ] {
             assert_eq!(basic_credentials(&bad), None, "{bad}");
         }

@@ -40,6 +40,9 @@ pub enum StoreError {
     /// The role is still bound to apps; delete it with `force` to unbind them.
     #[error("role is bound to {0} app(s)")]
     RoleInUse(usize),
+    /// Deleting this admin would leave no Super Admin.
+    #[error("the last Super Admin cannot be deleted")]
+    LastSuperAdmin,
     /// A role named in the request does not exist in the environment.
     #[error("unknown role `{0}`")]
     UnknownRole(String),
@@ -180,7 +183,8 @@ pub trait Store: LiveSource {
         limit: PageLimit,
         cursor: Option<Cursor>,
     ) -> StoreResult<Page<AdminUser>>;
-    /// Deletes an admin (and so their personal credential).
+    /// Deletes an admin (and so their personal credential); `LastSuperAdmin` when it is
+    /// the only Super Admin (checked inside the deleting transaction).
     fn delete_admin(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()>;
     /// Replaces an admin's personal credential digest: the old credential stops at once.
     fn replace_admin_credential(
@@ -189,8 +193,6 @@ pub trait Store: LiveSource {
         digest: &[u8; 32],
         now: DateTime<Utc>,
     ) -> StoreResult<AdminUser>;
-    /// How many admins hold the Super Admin role.
-    fn count_super_admins(&self) -> StoreResult<i64>;
     /// Whether any admin exists (false only on a fresh database).
     fn any_admin(&self) -> StoreResult<bool>;
 

@@ -136,6 +136,9 @@ pub enum ChangeSubject {
     Admin(keyward_domain::AdminId),
     /// Signing keys were added or retired.
     SigningKeys,
+    /// A change this version cannot read (written by a newer version): whoever follows
+    /// the feed must assume anything changed.
+    Unknown,
 }
 
 /// One entry of the change feed.

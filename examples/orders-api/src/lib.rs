@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
+use keyward_core::domain::EnvironmentSlug;
 use keyward_core::store::{DieselStore, LiveSource, StoreOptions};
 use keyward_core::{ChangeFollower, KeySource, SystemClock, Validator, ValidatorConfig};
 use keyward_http::{permission, Authorized};
@@ -26,6 +27,9 @@ pub struct KeywardLink {
     pub issuer: String,
     /// The audience Keyward puts in tokens (default: the issuer).
     pub audience: String,
+    /// The one environment this service serves (tokens of other environments are
+    /// refused with 401); `None` serves every environment.
+    pub environment: Option<String>,
     /// How often to pick up Keyward's changes.
     pub resync_interval: Duration,
 }
@@ -39,6 +43,12 @@ pub fn connect(
     options.migrate = false;
     options.pool_size = 4;
     let store: Arc<dyn LiveSource> = Arc::new(DieselStore::open(&options)?);
+    let environment = link
+        .environment
+        .as_deref()
+        .map(EnvironmentSlug::parse)
+        .transpose()
+        .map_err(keyward_core::Error::invalid)?;
     let validator = Arc::new(Validator::new(
         store,
         KeySource::Public,
@@ -46,6 +56,7 @@ pub fn connect(
             issuer: link.issuer.clone(),
             audience: link.audience.clone(),
             leeway: Duration::from_secs(60),
+            environment,
         },
         Arc::new(SystemClock),
     )?);

@@ -22,6 +22,7 @@ async fn main() -> std::io::Result<()> {
         database_url: env("KEYWARD_DATABASE_URL", "./keyward-data/keyward.db"),
         audience: env("KEYWARD_AUDIENCE", &issuer),
         issuer,
+        environment: std::env::var("KEYWARD_ENVIRONMENT").ok(),
         resync_interval: Duration::from_millis(100),
     };
     let (validator, _follower) = connect(&link).map_err(std::io::Error::other)?;

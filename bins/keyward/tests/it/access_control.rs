@@ -1854,3 +1854,139 @@ fn cli_created_super_admin_gets_a_credential_the_running_server_honours_and_revo
     assert_unauthenticated(&r, "the first CLI credential after the second");
     assert!(works(&second), "the second CLI credential still works");
 }
+
+// ----- admin users: no escalation, last Super Admin under concurrency -----
+
+#[test]
+fn a_down_scoped_super_admin_token_cannot_mint_or_remove_super_admin_power() {
+    let s = Server::start();
+    let root = s.create_app("default", "root bot", &["Super Admin"]);
+    let narrow = scoped_token(&s, &root, "admins:manage");
+    create_admin(&s, "second", "Super Admin");
+    // It holds admins:manage, but a Super Admin credential carries every permission.
+    let r = send(
+        &s,
+        Method::POST,
+        "/api/v1/admins/admin/credential",
+        Some(&narrow),
+        Some(&json!({})),
+    );
+    assert_escalation(&r, "credential for a Super Admin from a down-scoped token");
+    let r = send(
+        &s,
+        Method::POST,
+        "/api/v1/admins",
+        Some(&narrow),
+        Some(
+            &json!({"username": "mallory", "password": "correct horse battery", "role": "Super Admin"}),
+        ),
+    );
+    assert_escalation(&r, "creating a Super Admin from a down-scoped token");
+    let r = send(
+        &s,
+        Method::DELETE,
+        "/api/v1/admins/second",
+        Some(&narrow),
+        None,
+    );
+    assert_escalation(&r, "deleting a Super Admin from a down-scoped token");
+    // The bootstrap credential still works: nothing was replaced.
+    assert_eq!(s.get("/api/v1/admins", &s.admin).status(), 200);
+    assert_eq!(
+        admin_get(&s, "/api/v1/admins/second")["role"],
+        "Super Admin"
+    );
+    // The same app with its full token may do all of it.
+    let full = s.token(&root);
+    let r = send(
+        &s,
+        Method::DELETE,
+        "/api/v1/admins/second",
+        Some(&full),
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+}
+
+#[test]
+fn concurrent_deletes_of_the_last_two_super_admins_leave_one() {
+    let s = Server::start();
+    create_admin(&s, "second", "Super Admin");
+    let barrier = std::sync::Barrier::new(2);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["admin", "second"]
+            .into_iter()
+            .map(|name| {
+                let (s, barrier) = (&s, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    send(
+                        s,
+                        Method::DELETE,
+                        &format!("/api/v1/admins/{name}"),
+                        Some(&s.admin),
+                        None,
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = statuses.clone();
+    sorted.sort_unstable();
+    // Either the bootstrap admin went first (then its credential is gone: 401 for the
+    // second call) or the other one did (then 409 for the last Super Admin).
+    assert!(sorted == [204, 401] || sorted == [204, 409], "{statuses:?}");
+    let remaining: i64 = {
+        use diesel::prelude::*;
+        let mut conn = diesel::SqliteConnection::establish(&s.db_path().to_string_lossy()).unwrap();
+        diesel::sql_query("SELECT count(*) AS n FROM admin_users WHERE role = 'super_admin'")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n
+    };
+    assert_eq!(remaining, 1);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[test]
+fn authorize_can_pin_the_environment_a_resource_server_serves() {
+    let s = Server::start();
+    s.create_environment("staging");
+    for env in ["default", "staging"] {
+        s.create_role(env, "orders-reader", &["orders:read"]);
+    }
+    let (_, staging_token) = app_with_token(&s, "staging", "shop", &["orders-reader"]);
+    let check = |env: Option<&str>| {
+        let mut body = json!({"permission": "orders:read"});
+        if let Some(env) = env {
+            body["environment"] = json!(env);
+        }
+        send(
+            &s,
+            Method::POST,
+            "/api/v1/authorize",
+            Some(&staging_token),
+            Some(&body),
+        )
+    };
+    let own = check(None);
+    assert_eq!(own.status, 200, "{own:?}");
+    assert_eq!(own.body["environment"], "staging");
+    assert_eq!(check(Some("staging")).status, 200);
+    let other = check(Some("default"));
+    assert_forbidden(&other, "a staging token asking about production");
+    assert_eq!(other.body["allowed"], false);
+    assert_problem(
+        &check(Some("Not A Slug")),
+        422,
+        "validation-error",
+        "invalid environment",
+    );
+}

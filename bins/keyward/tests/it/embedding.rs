@@ -19,10 +19,15 @@ struct OrdersServer {
 
 impl OrdersServer {
     fn start(keyward: &Server) -> Self {
+        Self::start_for(keyward, None)
+    }
+
+    fn start_for(keyward: &Server, environment: Option<&str>) -> Self {
         let link = KeywardLink {
             database_url: keyward.db_path().to_string_lossy().into_owned(),
             issuer: keyward.base.clone(),
             audience: keyward.base.clone(),
+            environment: environment.map(str::to_owned),
             resync_interval: Duration::from_millis(50),
         };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -147,4 +152,19 @@ fn the_embedded_validator_refuses_tokens_of_another_issuer_and_of_deleted_apps()
     let res = keyward.delete(&keyward.app_path("default", &app), &keyward.admin);
     assert_eq!(res.status(), 204);
     eventually(WITHIN, || orders.get(Some(&token)) == 401).expect("deletion followed");
+}
+
+#[test]
+fn a_resource_server_pinned_to_an_environment_refuses_tokens_of_other_environments() {
+    let keyward = Server::start();
+    keyward.create_environment("staging");
+    for env in ["default", "staging"] {
+        keyward.create_role(env, "orders-reader", &["orders:read"]);
+    }
+    let production_app = keyward.create_app("default", "shop frontend", &["orders-reader"]);
+    let staging_app = keyward.create_app("staging", "shop frontend", &["orders-reader"]);
+    let production = OrdersServer::start_for(&keyward, Some("default"));
+    assert_eq!(production.get(Some(&keyward.token(&production_app))), 200);
+    // Same role name, same permission, other environment: not a credential for this service.
+    assert_eq!(production.get(Some(&keyward.token(&staging_app))), 401);
 }

@@ -167,7 +167,7 @@ fn scope_parameter_down_scopes_the_token_to_granted_permissions() {
 }
 
 #[test]
-fn scope_that_is_not_granted_malformed_or_empty_is_invalid_scope() {
+fn scope_that_is_not_granted_malformed_or_blank_is_invalid_scope() {
     let s = Server::start();
     s.create_role("default", "reader", &["orders:read"]);
     let app = s.create_app("default", "scope errors", &["reader"]);
@@ -178,13 +178,43 @@ fn scope_that_is_not_granted_malformed_or_empty_is_invalid_scope() {
         "Orders:Read",
         "orders",
         "orders:read:all",
-        "",
+        "*:*",
+        " ",
     ] {
         let res = s.token_response(&app.client_id, &app.client_secret, Some(scope));
         assert_oauth_error(res, 400, "invalid_scope", &format!("scope={scope:?}"));
     }
     // Nothing was issued by the refusals: a plain request still works.
     assert_eq!(token_json(&s, &app, None)["scope"], "orders:read");
+}
+
+#[test]
+fn parameters_sent_without_a_value_are_treated_as_omitted() {
+    // RFC 6749 §3.2: `scope=` is no scope (an unrestricted token), and an empty
+    // `client_id=` in the body does not count as a second set of credentials.
+    let s = Server::start();
+    s.create_role("default", "reader", &["orders:read"]);
+    let app = s.create_app("default", "empty params", &["reader"]);
+    let res = s.token_response(&app.client_id, &app.client_secret, Some(""));
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().expect("json");
+    assert_eq!(body["scope"], "orders:read");
+    assert!(jwt_parts(body["access_token"].as_str().expect("token"))
+        .1
+        .get("scope_restricted")
+        .is_none());
+    let auth = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", app.client_id, app.client_secret))
+    );
+    let res = token_raw(
+        &s,
+        "",
+        &[&auth],
+        Some(FORM),
+        "grant_type=client_credentials&client_id=&client_secret=",
+    );
+    assert_eq!(res.status(), 200);
 }
 
 #[test]
@@ -793,4 +823,39 @@ fn eddsa_and_rs256_settings_issue_tokens_of_that_algorithm_that_pass_status() {
         let forged = format!("{}.{}.{}", p[0], p[1], URL_SAFE_NO_PAD.encode([7u8; 64]));
         assert_eq!(s.status(&forged), 401, "{setting}: forged signature");
     }
+}
+
+#[test]
+fn failed_attempts_from_one_source_do_not_lock_out_the_client_elsewhere() {
+    let s = Server::start_with(&[("KEYWARD__SECURITY__MAX_FAILED_ATTEMPTS", "3")]);
+    let app = s.create_app("default", "victim app", &[]);
+    // The attacker knows the (public) client ID and connects from another address.
+    let attacker = reqwest::blocking::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    // A well-formed secret (another app's), wrong for this client: each costs a check.
+    let decoy = s.create_app("default", "decoy app", &[]);
+    let wrong = format!("{}:{}", app.client_id, decoy.client_secret);
+    let attempt = || {
+        attacker
+            .post(s.url("/oauth2/token"))
+            .header(
+                "Authorization",
+                format!("Basic {}", STANDARD.encode(&wrong)),
+            )
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .expect("attacker request")
+            .status()
+            .as_u16()
+    };
+    let statuses: Vec<u16> = (0..6).map(|_| attempt()).collect();
+    assert!(
+        statuses.contains(&429),
+        "the attacker is throttled: {statuses:?}"
+    );
+    // The real client has never got a token (nothing cached) and still gets one.
+    let res = s.token_response(&app.client_id, &app.client_secret, None);
+    assert_eq!(res.status(), 200);
 }

@@ -21,7 +21,7 @@ async fn list(
 }
 
 async fn create(
-    _auth: Authorized<AdminsManage>,
+    auth: Authorized<AdminsManage>,
     req: HttpRequest,
     payload: web::Payload,
     core: web::Data<Keyward>,
@@ -33,8 +33,10 @@ async fn create(
         f.string("role", true),
     );
     f.finish()?;
+    let principal = auth.principal;
     let (admin, _) = run(&core, move |k| {
         k.create_admin(
+            &principal,
             &username.unwrap_or_default(),
             password,
             &role.unwrap_or_default(),
@@ -54,17 +56,18 @@ async fn get(
 }
 
 async fn delete(
-    _auth: Authorized<AdminsManage>,
+    auth: Authorized<AdminsManage>,
     path: web::Path<String>,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
-    run(&core, move |k| k.delete_admin(&username)).await?;
+    let principal = auth.principal;
+    run(&core, move |k| k.delete_admin(&principal, &username)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn issue_credential(
-    _auth: Authorized<AdminsManage>,
+    auth: Authorized<AdminsManage>,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -72,7 +75,11 @@ async fn issue_credential(
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     Fields::read(&req, payload, true).await?.finish()?;
-    let (admin, credential) = run(&core, move |k| k.issue_personal_credential(&username)).await?;
+    let principal = auth.principal;
+    let (admin, credential) = run(&core, move |k| {
+        k.issue_personal_credential(&principal, &username)
+    })
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({

@@ -8,7 +8,7 @@ mod roles;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use keyward_core::domain::{Page, Permission};
+use keyward_core::domain::{EnvironmentSlug, Page, Permission};
 use keyward_core::{Error, Keyward, Target};
 use serde::Serialize;
 use serde_json::json;
@@ -82,14 +82,32 @@ async fn authorize(
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::read(&req, payload, false).await?;
     let permission = fields.string("permission", true);
+    // A resource server that serves one environment names it, so that a token of
+    // another environment holding the same permission is refused.
+    let environment = fields.string("environment", false);
     fields.finish()?;
+    let mut errors = Vec::new();
     let permission = Permission::parse(permission.as_deref().unwrap_or_default())
-        .map_err(|e| ApiError::invalid(vec![("permission".into(), e.message)]))?;
-    match auth.0.authorize(&permission, &Target::OwnEnvironment) {
-        Ok(()) => {
-            Ok(HttpResponse::Ok()
-                .json(json!({"allowed": true, "permission": permission.to_string()})))
+        .map_err(|e| errors.push(("permission".to_owned(), e.message)))
+        .ok();
+    let target = match environment.as_deref().map(EnvironmentSlug::parse) {
+        None => Some(Target::OwnEnvironment),
+        Some(Ok(slug)) => Some(Target::Environment(slug)),
+        Some(Err(e)) => {
+            errors.push(("environment".to_owned(), e.message));
+            None
         }
+    };
+    let (Some(permission), Some(target)) = (permission, target) else {
+        return Err(ApiError::invalid(errors));
+    };
+    let caller_environment = auth.0.environment().map(|e| e.as_str().to_owned());
+    match auth.0.authorize(&permission, &target) {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({
+            "allowed": true,
+            "permission": permission.to_string(),
+            "environment": caller_environment,
+        }))),
         Err(e) => Err(ApiError::from(e).with("allowed", json!(false))),
     }
 }

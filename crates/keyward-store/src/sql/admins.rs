@@ -95,12 +95,26 @@ impl DieselStore {
 
     pub(crate) fn delete_admin_impl(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
-            let n = diesel::delete(admin_users::table.find(id.0))
+            let role: String = admin_users::table
+                .find(id.0)
+                .select(admin_users::role)
+                .first(conn)
+                .map_err(map_err)?;
+            if role == BuiltinRole::SuperAdmin.key() {
+                // Counted inside the write transaction: two concurrent deletes of the
+                // last two Super Admins cannot both pass.
+                let super_admins: i64 = admin_users::table
+                    .filter(admin_users::role.eq(BuiltinRole::SuperAdmin.key()))
+                    .count()
+                    .get_result(conn)
+                    .map_err(map_err)?;
+                if super_admins <= 1 {
+                    return Err(StoreError::LastSuperAdmin);
+                }
+            }
+            diesel::delete(admin_users::table.find(id.0))
                 .execute(conn)
                 .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
             record_change(conn, &ChangeSubject::Admin(id), now)
         })
     }
@@ -124,15 +138,6 @@ impl DieselStore {
             }
             record_change(conn, &ChangeSubject::Admin(id), now)?;
             load_admin(conn, id.0)
-        })
-    }
-
-    pub(crate) fn count_super_admins_impl(&self) -> StoreResult<i64> {
-        self.read(|conn| {
-            admin_users::table
-                .filter(admin_users::role.eq(BuiltinRole::SuperAdmin.key()))
-                .count()
-                .get_result(conn)
         })
     }
 
@@ -186,15 +191,14 @@ impl DieselStore {
                 ))
                 .load(conn)
         })?;
-        rows.into_iter()
-            .map(|(seq, kind, subject, at)| {
-                Ok(Change {
-                    seq,
-                    subject: decode_subject(&kind, &subject)?,
-                    at: from_db_time(at),
-                })
+        Ok(rows
+            .into_iter()
+            .map(|(seq, kind, subject, at)| Change {
+                seq,
+                subject: decode_subject(&kind, &subject),
+                at: from_db_time(at),
             })
-            .collect()
+            .collect())
     }
 
     pub(crate) fn latest_change_impl(&self) -> StoreResult<i64> {

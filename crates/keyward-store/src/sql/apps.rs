@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use keyward_domain::{
     AppId, AppStatus, ClientApp, ClientId, EnvironmentId, Page, Quota, RoleId, SortOrder,
 };
@@ -13,8 +14,8 @@ use super::environments::paginate;
 use super::models::AppRow;
 use super::schema::{client_app_roles, client_apps, environments, roles};
 use super::{
-    contains_pattern, is_unique_violation, keyset_page, lower, map_err, name_taken_or,
-    record_change, to_db_time, Db, DieselStore,
+    contains_pattern, keyset_page, lower, map_err, name_taken_or, record_change, to_db_time, Db,
+    DieselStore,
 };
 use crate::{AppQuery, AppState, ChangeSubject, NewApp, StoreError, StoreResult};
 
@@ -52,12 +53,15 @@ fn bind_roles(conn: &mut Db, app: i64, roles: &[RoleId]) -> StoreResult<()> {
                 client_app_roles::role_id.eq(role.0),
             ))
             .execute(conn)
-            .map_err(|e| {
-                if is_unique_violation(&e) {
+            .map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                     StoreError::Corrupt("duplicate role binding".into())
-                } else {
-                    map_err(e)
                 }
+                // The role was deleted between its lookup and this transaction.
+                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                    StoreError::UnknownRole("(deleted meanwhile)".into())
+                }
+                other => map_err(other),
             })?;
     }
     Ok(())

@@ -186,23 +186,21 @@ pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) 
         ChangeSubject::Environment(id) => ("environment", id.0.to_string()),
         ChangeSubject::Admin(id) => ("admin", id.0.to_string()),
         ChangeSubject::SigningKeys => ("signing_keys", String::new()),
+        ChangeSubject::Unknown => ("unknown", String::new()),
     }
 }
 
-pub(super) fn decode_subject(kind: &str, value: &str) -> StoreResult<ChangeSubject> {
-    let num = || {
-        value
-            .parse::<i64>()
-            .map_err(|e| corrupt("change subject", e))
+pub(super) fn decode_subject(kind: &str, value: &str) -> ChangeSubject {
+    // A row this version cannot read must not stop the feed: it becomes `Unknown`, and
+    // followers drop everything they cached.
+    let num = || value.parse::<i64>().ok();
+    let subject = match kind {
+        "app" => ClientId::parse(value).ok().map(ChangeSubject::App),
+        "role" => num().map(|n| ChangeSubject::Role(RoleId(n))),
+        "environment" => num().map(|n| ChangeSubject::Environment(EnvironmentId(n))),
+        "admin" => num().map(|n| ChangeSubject::Admin(AdminId(n))),
+        "signing_keys" => Some(ChangeSubject::SigningKeys),
+        _ => None,
     };
-    Ok(match kind {
-        "app" => {
-            ChangeSubject::App(ClientId::parse(value).map_err(|e| corrupt("change subject", e))?)
-        }
-        "role" => ChangeSubject::Role(RoleId(num()?)),
-        "environment" => ChangeSubject::Environment(EnvironmentId(num()?)),
-        "admin" => ChangeSubject::Admin(AdminId(num()?)),
-        "signing_keys" => ChangeSubject::SigningKeys,
-        other => return Err(corrupt("change kind", other)),
-    })
+    subject.unwrap_or(ChangeSubject::Unknown)
 }

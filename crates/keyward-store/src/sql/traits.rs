@@ -154,9 +154,6 @@ impl Store for DieselStore {
     ) -> StoreResult<AdminUser> {
         self.replace_admin_credential_impl(id, digest, now)
     }
-    fn count_super_admins(&self) -> StoreResult<i64> {
-        self.count_super_admins_impl()
-    }
     fn any_admin(&self) -> StoreResult<bool> {
         self.any_admin_impl()
     }
