@@ -229,3 +229,73 @@ impl LiveState {
         Ok(applied)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use keyward_domain::{EnvironmentName, EnvironmentSlug};
+    use keyward_store::{DieselStore, NewEnvironment, Store, StoreOptions};
+
+    fn store() -> (tempfile::TempDir, Arc<DieselStore>) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (dir, Arc::new(store))
+    }
+
+    fn raw(store: &DieselStore, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy())
+            .unwrap_or_else(|e| panic!("{e}"));
+        conn.batch_execute(sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn cached_environment(store: &Arc<DieselStore>) -> (LiveState, EnvironmentId) {
+        let env = store
+            .create_environment(
+                &NewEnvironment {
+                    slug: EnvironmentSlug::parse("prod").unwrap_or_else(|e| panic!("{e}")),
+                    name: EnvironmentName::parse("Prod").unwrap_or_else(|e| panic!("{e}")),
+                },
+                Utc::now(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let live = LiveState::new(Arc::clone(store) as Arc<dyn LiveSource>)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(live.environment(env.id, Io::Allowed).is_ok());
+        assert!(
+            live.environment(env.id, Io::Forbidden).is_ok(),
+            "now cached"
+        );
+        (live, env.id)
+    }
+
+    #[test]
+    fn a_change_nobody_can_read_makes_the_cache_start_over() {
+        let (_dir, store) = store();
+        let (live, env) = cached_environment(&store);
+        raw(&store, "INSERT INTO changes (subject_kind, subject, at) VALUES ('api_key', 'k', '2026-01-01 00:00:00');");
+        let applied = live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(applied, vec![ChangeSubject::Unknown]);
+        assert!(matches!(
+            live.environment(env, Io::Forbidden),
+            Err(Error::WouldBlock)
+        ));
+    }
+
+    #[test]
+    fn a_gap_in_the_feed_makes_the_cache_start_over() {
+        let (_dir, store) = store();
+        let (live, env) = cached_environment(&store);
+        let next = store.latest_change().unwrap_or_else(|e| panic!("{e}")) + 5;
+        // A row whose predecessors were pruned before this follower read them.
+        raw(&store, &format!("INSERT INTO changes (seq, subject_kind, subject, at) VALUES ({next}, 'role', '999', '2026-01-01 00:00:00');"));
+        live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            live.environment(env, Io::Forbidden),
+            Err(Error::WouldBlock)
+        ));
+    }
+}

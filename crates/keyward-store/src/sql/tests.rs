@@ -214,3 +214,26 @@ fn every_change_lands_in_the_feed() {
         ]
     );
 }
+
+#[test]
+fn a_change_this_version_cannot_read_is_reported_as_unknown_not_as_an_error() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let (_dir, store) = open();
+    let before = store.latest_change().unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy())
+        .unwrap_or_else(|e| panic!("{e}"));
+    conn.batch_execute(
+        "INSERT INTO changes (subject_kind, subject, at) VALUES ('api_key', 'k1', '2026-01-01 00:00:00'),
+                                                              ('role', 'not-a-number', '2026-01-01 00:00:00');",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let changes = store
+        .changes_since(before, 10)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let subjects: Vec<_> = changes.into_iter().map(|c| c.subject).collect();
+    assert_eq!(
+        subjects,
+        vec![ChangeSubject::Unknown, ChangeSubject::Unknown]
+    );
+}
