@@ -292,11 +292,12 @@ impl Keyward {
         let warm = mac
             .as_ref()
             .is_some_and(|m| self.caches.is_verified(&client_id, m));
-        let throttle_key = match request.source {
-            Some(ip) => format!("{}@{ip}", client_id.as_str()),
-            None => client_id.as_str().to_owned(),
-        };
         if !warm {
+            // Built only off the warm path: a warm client is never throttled.
+            let throttle_key = match request.source {
+                Some(ip) => format!("{}@{ip}", client_id.as_str()),
+                None => client_id.as_str().to_owned(),
+            };
             if let Some(retry_after) = self.caches.throttle.retry_after(&throttle_key, now) {
                 return Err(IssueError::Throttled { retry_after });
             }

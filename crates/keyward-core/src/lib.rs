@@ -48,7 +48,7 @@ use rand_core::{OsRng, RngCore};
 
 use crate::hashing::SecretHasher;
 use crate::issue::{FailureThrottle, IssuerCaches};
-use crate::keys::{generate_signing_key, Algorithm, KeyRing, MasterKey};
+use crate::keys::{generate_signing_key, Algorithm, MasterKey};
 
 /// What the server core is configured with (typed values; the binary reads settings).
 #[derive(Debug, Clone)]
@@ -125,11 +125,9 @@ impl Keyward {
                 config.algorithm.as_str(),
                 record.kid
             );
-        } else {
-            // Fail early with a clear message when the master key does not match.
-            KeyRing::load(&records, config.algorithm, &master)
-                .map_err(|e| Error::Internal(format!("signing keys: {e}")))?;
         }
+        // A master key that does not decrypt the stored keys fails here, in
+        // `Validator::new`, with a clear message.
         let validator = Validator::new(
             Arc::clone(&store) as Arc<dyn keyward_store::LiveSource>,
             KeySource::Signing {
