@@ -74,7 +74,9 @@ pub trait LiveSource: Send + Sync {
     fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
     /// The newest change's sequence number (0 when none).
     fn latest_change(&self) -> StoreResult<i64>;
-    /// Whether the storage answers at all.
+    /// Whether the storage answers at all, and is still the storage that was opened
+    /// (for SQLite: the path names the same file; a deleted or replaced database file
+    /// answers `Unavailable`).
     fn ping(&self) -> StoreResult<()>;
 }
 

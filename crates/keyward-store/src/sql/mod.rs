@@ -52,12 +52,139 @@ impl StoreOptions {
             migrate: true,
         }
     }
+
+    /// The database file these options name (`url` without its `sqlite:` prefix).
+    pub fn file_path(&self) -> StoreResult<PathBuf> {
+        sqlite_path(&self.url)
+    }
 }
 
 /// Keyward's storage on a SQLite database file, shared by a bounded connection pool.
+///
+/// The store remembers which file it opened (device and inode). Every connection taken
+/// from the pool, and every write transaction again just before it commits, checks that
+/// the path still names that file: a database deleted or replaced under a running
+/// process answers `Unavailable` (503 at the HTTP layer) instead of acknowledging
+/// writes into an unlinked inode. Pool connections open the file with SQLite's
+/// `mode=rw`, so a missing file is never silently re-created empty.
 pub struct DieselStore {
     pool: Pool<ConnectionManager<Db>>,
     path: PathBuf,
+    file: FileId,
+}
+
+/// The identity of the database file: device and inode numbers. A path that now names
+/// another file (deleted and re-created, or replaced by a rename) has another identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file `path` names (following symbolic links).
+    fn of(path: &Path) -> std::io::Result<FileId> {
+        let meta = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok(FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            // No inode numbers: only the file's presence is checked.
+            let _ = meta;
+            Ok(FileId { dev: 0, ino: 0 })
+        }
+    }
+}
+
+/// Creates the database file with mode 0600 if it does not exist, so SQLite (which
+/// gives `-wal` and `-shm` the mode of the database file) never creates it with the
+/// process umask. Returns whether it was created.
+fn create_database_file(path: &Path) -> StoreResult<bool> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Narrows the database file and its `-wal` and `-shm` companions to mode 0600 when
+/// group or others may access them (earlier builds let SQLite create them with
+/// the process umask, typically 0644, and SQLite keeps a file's mode).
+#[cfg(unix)]
+fn tighten_modes(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for file in files {
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if !meta.is_file() || mode & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => log::warn!(
+                "{} was accessible by group or others (mode {mode:o}); set it to 0600",
+                file.display()
+            ),
+            Err(e) => log::warn!(
+                "{} is accessible by group or others (mode {mode:o}) and could not be \
+                 narrowed to 0600: {e}",
+                file.display()
+            ),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn tighten_modes(_path: &Path) {}
+
+/// A SQLite URI for `path` that opens the file read-write but never creates it
+/// (`mode=rw`): a pool connection opened after the file was deleted fails instead of
+/// starting an empty database in its place.
+fn sqlite_uri(path: &Path) -> StoreResult<String> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot resolve {}: {e}", path.display())))?;
+    let text = absolute.to_str().ok_or_else(|| {
+        StoreError::Unavailable(format!(
+            "the database path {} is not valid UTF-8",
+            absolute.display()
+        ))
+    })?;
+    // `file://` + an absolute path (which starts with `/`) leaves the authority empty.
+    let mut uri = String::with_capacity(text.len() + 16);
+    uri.push_str("file://");
+    for ch in text.chars() {
+        match ch {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    Ok(uri)
 }
 
 #[derive(Debug)]
@@ -89,15 +216,30 @@ fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
 }
 
 impl DieselStore {
-    /// Opens (creating if needed) the database, runs migrations when asked, and fills
-    /// the pool.
+    /// Opens the database, runs migrations when asked, and fills the pool.
+    ///
+    /// With `migrate`, a missing database file is created first with mode 0600, and an
+    /// existing one (with its `-wal` and `-shm`) is narrowed to 0600 if group or others
+    /// may access it. Without `migrate`, a missing file is an error.
     pub fn open(options: &StoreOptions) -> StoreResult<Self> {
         let path = sqlite_path(&options.url)?;
-        let url = path.to_string_lossy().into_owned();
+        if options.migrate {
+            create_database_file(&path)?;
+            tighten_modes(&path);
+        } else if !path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "no database at {}",
+                path.display()
+            )));
+        }
+        let url = sqlite_uri(&path)?;
+        let file = FileId::of(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         if options.migrate {
             // WAL is a property of the file: set it once, before the pool opens.
-            let mut conn = SqliteConnection::establish(&url)
-                .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+            let mut conn = SqliteConnection::establish(&url).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+            })?;
             conn.batch_execute(&format!(
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
                 options.busy_timeout.as_millis()
@@ -105,8 +247,6 @@ impl DieselStore {
             .map_err(unavailable)?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")))?;
-        } else if !path.exists() {
-            return Err(StoreError::Unavailable(format!("no database at {url}")));
         }
         let pool = Pool::builder()
             .max_size(options.pool_size.max(1))
@@ -117,7 +257,10 @@ impl DieselStore {
             }))
             .build(ConnectionManager::<Db>::new(url))
             .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))?;
-        Ok(Self { pool, path })
+        let store = Self { pool, path, file };
+        // The file may have been swapped while it was being opened.
+        store.check_file()?;
+        Ok(store)
     }
 
     /// The database file.
@@ -125,18 +268,52 @@ impl DieselStore {
         &self.path
     }
 
+    /// Whether the database path still names the file this store opened: `Unavailable`
+    /// when it was deleted or replaced (one `stat`).
+    fn check_file(&self) -> StoreResult<()> {
+        match FileId::of(&self.path) {
+            Ok(id) if id == self.file => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "the database file {} was replaced after it was opened; \
+                 restart to use the new file",
+                self.path.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::Unavailable(format!(
+                    "the database file {} was deleted after it was opened",
+                    self.path.display()
+                )))
+            }
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "cannot check the database file {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// A pooled connection, once the database file is checked to be the one opened.
+    /// Every storage call goes through here (reads that caches answer never do), so a
+    /// deleted or replaced file answers `Unavailable`, never data from an orphaned file.
     fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager<Db>>> {
+        self.check_file()?;
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Runs `f` in a write transaction. On SQLite that is `BEGIN IMMEDIATE`: a deferred
-    /// transaction that reads then writes fails under concurrent writers.
+    /// transaction that reads then writes fails under concurrent writers. The database
+    /// file is checked before the transaction and again before it commits.
     fn write<T>(&self, f: impl FnOnce(&mut Db) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        conn.immediate_transaction::<T, TxError, _>(|c| f(c).map_err(TxError::Store))
-            .map_err(TxError::into_store)
+        conn.immediate_transaction::<T, TxError, _>(|c| {
+            let value = f(c).map_err(TxError::Store)?;
+            // Checked again just before COMMIT: the file may have gone while this
+            // transaction waited for the write lock; then it rolls back.
+            self.check_file().map_err(TxError::Store)?;
+            Ok(value)
+        })
+        .map_err(TxError::into_store)
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut Db) -> Result<T, DieselError>) -> StoreResult<T> {
@@ -270,3 +447,119 @@ diesel::define_sql_function! {
 
 #[cfg(test)]
 mod tests;
+
+/// The database file's identity and modes (issue 19: F5, F10).
+#[cfg(test)]
+mod file_tests {
+    use chrono::Utc;
+    use keyward_domain::{EnvironmentName, EnvironmentSlug};
+
+    use super::{DieselStore, StoreOptions};
+    use crate::{LiveSource, NewEnvironment, Store, StoreError};
+
+    fn open(dir: &tempfile::TempDir) -> DieselStore {
+        DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db")))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn create_env(store: &DieselStore, slug: &str) -> Result<(), StoreError> {
+        store
+            .create_environment(
+                &NewEnvironment {
+                    slug: EnvironmentSlug::parse(slug).unwrap_or_else(|e| panic!("{e}")),
+                    name: EnvironmentName::parse(slug).unwrap_or_else(|e| panic!("{e}")),
+                },
+                Utc::now(),
+            )
+            .map(|_| ())
+    }
+
+    fn remove_database(dir: &tempfile::TempDir) {
+        for name in ["k.db", "k.db-wal", "k.db-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(name));
+        }
+    }
+
+    #[test]
+    fn a_deleted_database_file_fails_ping_reads_and_writes_and_is_not_recreated() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = open(&dir);
+        create_env(&store, "before").unwrap_or_else(|e| panic!("{e}"));
+        store.ping().unwrap_or_else(|e| panic!("{e}"));
+        remove_database(&dir);
+        assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            create_env(&store, "after"),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            store.latest_change(),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(
+            !dir.path().join("k.db").exists(),
+            "no connection re-created an empty database file"
+        );
+        // A connection opened now (mode=rw) fails rather than creating the file.
+        let uri = super::sqlite_uri(&dir.path().join("k.db")).unwrap_or_else(|e| panic!("{e}"));
+        use diesel::Connection;
+        assert!(diesel::SqliteConnection::establish(&uri).is_err());
+        assert!(!dir.path().join("k.db").exists());
+    }
+
+    #[test]
+    fn a_replaced_database_file_fails_ping_and_writes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = open(&dir);
+        create_env(&store, "before").unwrap_or_else(|e| panic!("{e}"));
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(dir.path().join("k.db"), &copy).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(&copy, dir.path().join("k.db")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            create_env(&store, "after"),
+            Err(StoreError::Unavailable(_))
+        ));
+        // A store opened now uses the new file.
+        drop(store);
+        let store = open(&dir);
+        store.ping().unwrap_or_else(|e| panic!("{e}"));
+        create_env(&store, "after").unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_files_are_created_0600_and_loose_ones_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = open(&dir);
+        create_env(&store, "one").unwrap_or_else(|e| panic!("{e}"));
+        for name in ["k.db", "k.db-wal", "k.db-shm"] {
+            assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
+        }
+        drop(store);
+        let db = dir.path().join("k.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _store = open(&dir);
+        assert_eq!(mode(&db), 0o600, "narrowed at open");
+    }
+
+    #[test]
+    fn paths_with_uri_characters_open() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sub = dir.path().join("a?b#c%20d");
+        std::fs::create_dir(&sub).unwrap_or_else(|e| panic!("{e}"));
+        let store = DieselStore::open(&StoreOptions::sqlite(sub.join("k.db")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        create_env(&store, "one").unwrap_or_else(|e| panic!("{e}"));
+        assert!(sub.join("k.db").exists());
+    }
+}
