@@ -163,6 +163,7 @@ fn open_core(
             client_apps_per_environment: settings.limits.client_apps_per_environment,
         },
         max_failed_attempts: settings.security.max_failed_attempts,
+        max_failed_attempts_per_source: settings.security.max_failed_attempts_per_source,
         failure_window: Duration::from_secs(settings.security.failure_window_seconds),
         hashing_queue: settings.security.hashing_queue,
         hashing_concurrency: settings

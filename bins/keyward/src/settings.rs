@@ -74,7 +74,10 @@ pub struct Bootstrap {
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Security {
+    /// Failed secret checks per (client ID, source address) in a window.
     pub max_failed_attempts: u32,
+    /// Failed secret checks per source address, across client IDs, in a window.
+    pub max_failed_attempts_per_source: u32,
     pub failure_window_seconds: u64,
     /// argon2 operations at once; default: one per CPU.
     pub hashing_concurrency: Option<usize>,
@@ -148,6 +151,7 @@ impl Default for Security {
     fn default() -> Self {
         Self {
             max_failed_attempts: 10,
+            max_failed_attempts_per_source: 100,
             failure_window_seconds: 60,
             hashing_concurrency: None,
             hashing_queue: 64,

@@ -2,7 +2,6 @@
 //! *current* grants, and decides allow / 401 / 403. The server's extractor, the
 //! `/api/v1/authorize` route and an embedding service all call this one code.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use keyward_domain::{
 };
 use keyward_store::LiveSource;
 
+use crate::bounded::BoundedMap;
 use crate::clock::{Clock, Io};
 use crate::error::Error;
 use crate::jwt::AccessTokenClaims;
@@ -199,7 +199,7 @@ pub struct Validator {
     /// Tokens whose signature, type and key were already verified, keyed by their exact
     /// text: a token's signature is checked once, not on every call. Expiry, issuer,
     /// audience and all live state are still checked on every call.
-    verified_tokens: RwLock<HashMap<Arc<str>, Arc<AccessTokenClaims>>>,
+    verified_tokens: RwLock<BoundedMap<Arc<str>, VerifiedToken>>,
     /// Set when the feed reported new signing keys and the reload has not succeeded yet.
     keys_outdated: std::sync::atomic::AtomicBool,
     config: ValidatorConfig,
@@ -209,8 +209,15 @@ pub struct Validator {
 /// How often an unknown `kid` may trigger a reload of the keys from storage.
 const KEY_RELOAD_INTERVAL_SECS: i64 = 1;
 
-/// Most verified tokens remembered before the cache starts over.
+/// Most verified tokens remembered; beyond it the least recently used make room.
 const MAX_VERIFIED_TOKENS: usize = 50_000;
+
+/// A token whose signature was verified, and the key that verified it.
+#[derive(Clone)]
+struct VerifiedToken {
+    kid: Arc<str>,
+    claims: Arc<AccessTokenClaims>,
+}
 
 impl Validator {
     /// A validator over `source`, loading keys now.
@@ -226,7 +233,7 @@ impl Validator {
             keys: RwLock::new(Arc::new(ring)),
             key_source,
             last_key_reload: Mutex::new(None),
-            verified_tokens: RwLock::new(HashMap::new()),
+            verified_tokens: RwLock::new(BoundedMap::new(MAX_VERIFIED_TOKENS)),
             keys_outdated: std::sync::atomic::AtomicBool::new(false),
             config,
             clock,
@@ -255,16 +262,17 @@ impl Validator {
 
     /// Reloads keys from storage (after a rotation or an unknown `kid`).
     pub fn reload_keys(&self) -> Result<(), Error> {
-        let ring = load_ring(self.live.source().as_ref(), &self.key_source)?;
+        let ring = Arc::new(load_ring(self.live.source().as_ref(), &self.key_source)?);
         *self
             .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
-        // A retired key must stop vouching for the tokens it signed.
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&ring);
+        // A retired key must stop vouching for the tokens it signed; tokens of keys
+        // still in the ring stay verified (an unknown `kid` costs nobody else anything).
         self.verified_tokens
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+            .retain(|_, v| ring.knows(&v.kid));
         Ok(())
     }
 
@@ -325,19 +333,22 @@ impl Validator {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
-            .cloned();
+            .map(|v| Arc::clone(&v.claims));
         let claims = match cached {
             Some(claims) => claims,
             None => {
-                let claims = Arc::new(self.verify_signature(token, io)?);
-                let mut verified = self
-                    .verified_tokens
+                let (kid, claims) = self.verify_signature(token, io)?;
+                let claims = Arc::new(claims);
+                self.verified_tokens
                     .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if verified.len() >= MAX_VERIFIED_TOKENS {
-                    verified.clear();
-                }
-                verified.insert(Arc::from(token), Arc::clone(&claims));
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(
+                        Arc::from(token),
+                        VerifiedToken {
+                            kid: Arc::from(kid),
+                            claims: Arc::clone(&claims),
+                        },
+                    );
                 claims
             }
         };
@@ -358,10 +369,10 @@ impl Validator {
     }
 
     /// Checks a token's signature, type and key (once per token: see `verified_tokens`).
-    fn verify_signature(&self, token: &str, io: Io) -> Result<AccessTokenClaims, Error> {
+    fn verify_signature(&self, token: &str, io: Io) -> Result<(String, AccessTokenClaims), Error> {
         use crate::jwt::TokenRejected;
         let ring = self.keys();
-        let claims = match ring.verify(token) {
+        let verified = match ring.verify_with_kid(token) {
             Ok(c) => c,
             Err(TokenRejected::UnknownKey) => {
                 // Another instance may have rotated keys: reload at most once a second.
@@ -373,12 +384,12 @@ impl Validator {
                 }
                 self.reload_keys()?;
                 self.keys()
-                    .verify(token)
+                    .verify_with_kid(token)
                     .map_err(|_| Error::Unauthenticated("invalid token"))?
             }
             Err(_) => return Err(Error::Unauthenticated("invalid token")),
         };
-        Ok(claims)
+        Ok(verified)
     }
 
     fn may_reload_keys(&self) -> bool {
@@ -484,4 +495,120 @@ fn load_ring(source: &dyn LiveSource, key_source: &KeySource) -> Result<KeyRing,
         KeySource::Signing { master, algorithm } => KeyRing::load(&records, *algorithm, master),
     };
     ring.map_err(|e| Error::Internal(format!("signing keys: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use keyward_store::{DieselStore, Store, StoreOptions};
+    use rand_core::OsRng;
+
+    use super::*;
+    use crate::keys::generate_signing_key;
+
+    struct FixedClock(DateTime<Utc>);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    const ISSUER: &str = "https://keyward.test";
+
+    fn now() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000, 0).unwrap()
+    }
+
+    fn validator() -> (
+        tempfile::TempDir,
+        Arc<DieselStore>,
+        Arc<MasterKey>,
+        Validator,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db"))).unwrap());
+        let master = Arc::new(MasterKey::generate(&mut OsRng));
+        let record = generate_signing_key(Algorithm::Es256, &master, &mut OsRng, now()).unwrap();
+        store.insert_signing_key(&record).unwrap();
+        let validator = Validator::new(
+            Arc::clone(&store) as Arc<dyn LiveSource>,
+            KeySource::Signing {
+                master: Arc::clone(&master),
+                algorithm: Algorithm::Es256,
+            },
+            ValidatorConfig {
+                issuer: ISSUER.into(),
+                audience: ISSUER.into(),
+                leeway: Duration::from_secs(60),
+                environment: None,
+            },
+            Arc::new(FixedClock(now())),
+        )
+        .unwrap();
+        (dir, store, master, validator)
+    }
+
+    fn token(v: &Validator, exp_in: i64) -> String {
+        let t = now().timestamp();
+        v.keys()
+            .sign(&AccessTokenClaims {
+                iss: ISSUER.into(),
+                sub: "abc".into(),
+                client_id: "abc".into(),
+                aud: ISSUER.into(),
+                iat: t,
+                exp: t + exp_in,
+                jti: "j".into(),
+                scope: "orders:read".into(),
+                env: "default".into(),
+                scope_restricted: false,
+            })
+            .unwrap()
+    }
+
+    fn is_cached(v: &Validator, token: &str) -> bool {
+        v.verified_tokens.read().unwrap().contains_key(token)
+    }
+
+    #[test]
+    fn a_key_reload_keeps_tokens_of_keys_still_in_the_ring() {
+        let (_dir, store, master, v) = validator();
+        let t = token(&v, 600);
+        assert!(v.verify_token(&t, Io::Allowed).is_ok());
+        assert!(is_cached(&v, &t));
+        // An anonymous token with an unknown `kid` makes the validator reload its keys:
+        // the cache of verified tokens must survive it.
+        let (_, rest) = t.split_once('.').unwrap();
+        let forged_header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r#"{"typ":"at+jwt","alg":"ES256","kid":"nosuchkey"}"#,
+        );
+        let forged = format!("{forged_header}.{rest}");
+        assert!(matches!(
+            v.verify_token(&forged, Io::Allowed),
+            Err(Error::Unauthenticated(_))
+        ));
+        assert!(is_cached(&v, &t), "an unknown kid emptied the cache");
+        // A rotation adds a key: tokens of the old one stay verified.
+        let newer = generate_signing_key(Algorithm::Es256, &master, &mut OsRng, now()).unwrap();
+        store.insert_signing_key(&newer).unwrap();
+        v.reload_keys().unwrap();
+        assert!(is_cached(&v, &t));
+        assert!(
+            v.verify_token(&t, Io::Forbidden).is_ok(),
+            "answered from memory"
+        );
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_by_the_clock() {
+        let (_dir, _store, _master, v) = validator();
+        let t = token(&v, 0);
+        assert!(matches!(
+            v.verify_token(&t, Io::Allowed),
+            Err(Error::Unauthenticated("token expired"))
+        ));
+    }
 }

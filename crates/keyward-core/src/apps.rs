@@ -91,6 +91,53 @@ impl Keyward {
         Ok((roles.iter().map(|r| r.id).collect(), grants))
     }
 
+    /// Refuses new permissions for `role` that would give an app holding it (with its
+    /// other roles) a scope longer than one token may carry. Apps per environment are
+    /// bounded by the quota, so this reads at most that many.
+    pub(crate) fn ensure_holders_fit_one_token(
+        &self,
+        env: &Environment,
+        role: &keyward_domain::Role,
+        new_grants: &Grants,
+    ) -> Result<(), Error> {
+        let live = self.validator.live();
+        let mut cursor = None;
+        loop {
+            let page = self.store.list_apps(
+                env.id,
+                &AppQuery {
+                    search: None,
+                    order: keyward_domain::SortOrder::Asc,
+                    limit: keyward_domain::PageLimit::largest(),
+                    cursor,
+                },
+            )?;
+            for app in page.items.iter().filter(|a| a.roles.contains(&role.name)) {
+                let Some(state) = live.app(&app.client_id, Io::Allowed)? else {
+                    continue;
+                };
+                let others: Vec<RoleId> = state
+                    .role_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| *id != role.id)
+                    .collect();
+                let mut grants = self.grants_of_roles(&others)?;
+                grants.extend(new_grants);
+                grants.ensure_fits_one_token("permissions").map_err(|e| {
+                    Error::Invalid(vec![keyward_domain::ValidationError::new(
+                        e.field,
+                        format!("{} for client app `{}`", e.message, app.client_id.as_str()),
+                    )])
+                })?;
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Creates a client app with a new client ID and secret, inside the quota. The
     /// secret is returned this once; only its argon2id hash is stored.
     pub fn create_app(
@@ -116,6 +163,9 @@ impl Keyward {
         };
         let (role_ids, grants) = self.resolve_roles(&env, &roles)?;
         ensure_no_escalation(principal, &grants)?;
+        grants
+            .ensure_fits_one_token("roles")
+            .map_err(|e| Error::Invalid(vec![e]))?;
         // A cheap early answer for a full environment; the store's transaction decides.
         if !self.config.quota.admits_one_more(env.client_app_count) {
             return Err(Error::QuotaReached(
@@ -177,6 +227,9 @@ impl Keyward {
         let (role_ids, grants) = self.resolve_roles(&env, &names)?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
         ensure_no_escalation(principal, &grants)?;
+        grants
+            .ensure_fits_one_token("roles")
+            .map_err(|e| Error::Invalid(vec![e]))?;
         let updated = self
             .store
             .replace_app_roles(app.id, &role_ids, self.clock.now())

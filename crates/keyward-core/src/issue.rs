@@ -1,21 +1,37 @@
-//! Token issuance for the client credentials grant, with the caches that make the warm
-//! path run at memory speed: verified secrets (no argon2 for a client that already
-//! proved its secret), token reuse, a failure throttle, and batched `last_used_at`.
+//! Token issuance for the client credentials grant, in two steps: *client
+//! authentication* ([`Keyward::authenticate_client`]: who is asking, with the failure
+//! throttle and the verified-secret cache) and the *grant*
+//! ([`Keyward::grant_client_credentials`]: scope, reuse, signing). Other endpoints that
+//! authenticate clients (introspection, revocation) reuse the first step.
+//!
+//! The caches make the warm path run at memory speed: verified secrets (no argon2 for a
+//! client that already proved its secret), token reuse, and batched `last_used_at`.
+//!
+//! Every refusal of a client says the same thing (`invalid_client`), and refusals that
+//! needed no argon2 verification (unknown client ID, inactive app, disabled environment)
+//! are meant to be answered no sooner than [`Keyward::refusal_delay`]: response times
+//! then do not reveal which of them happened. Unknown client IDs never take a hashing
+//! slot, so a flood of them cannot crowd out legitimate clients.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use keyward_domain::{AppId, AppStatus, ClientId, Grants, Permission};
+use keyward_domain::{AppId, AppStatus, ClientId, Environment, Grants, Permission, MAX_SCOPE_LEN};
+use keyward_store::AppState;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::bounded::BoundedMap;
 use crate::clock::Io;
 use crate::error::Error;
 use crate::jwt::AccessTokenClaims;
 use crate::secret::{generate_token_id, ClientSecret};
+use crate::throttle::{Admission, FailureThrottle, Outcome};
 use crate::Keyward;
 
 /// A client credentials grant request, already parsed from HTTP.
@@ -49,7 +65,8 @@ pub enum IssueError {
     InvalidClient,
     /// The scope asks for something malformed or not granted (400).
     InvalidScope(String),
-    /// Too many failed attempts for this client ID (429).
+    /// Too many failed attempts for this client ID from this source, or from this
+    /// source altogether (429).
     Throttled {
         /// Seconds until attempts are accepted again.
         retry_after: u64,
@@ -76,49 +93,9 @@ impl From<Error> for IssueError {
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Failure counts per client ID in a fixed window.
-pub(crate) struct FailureThrottle {
-    max_failures: u32,
-    window_secs: i64,
-    entries: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
-}
-
-impl FailureThrottle {
-    pub(crate) fn new(max_failures: u32, window_secs: i64) -> Self {
-        Self {
-            max_failures,
-            window_secs,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, DateTime<Utc>)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Seconds to wait, when the client ID is locked out.
-    fn retry_after(&self, client_id: &str, now: DateTime<Utc>) -> Option<u64> {
-        let entries = self.lock();
-        let (count, start) = entries.get(client_id)?;
-        let left = self.window_secs - (now - *start).num_seconds();
-        (*count >= self.max_failures && left > 0).then(|| u64::try_from(left).unwrap_or(1))
-    }
-
-    fn record_failure(&self, client_id: &str, now: DateTime<Utc>) {
-        let mut entries = self.lock();
-        if entries.len() > 100_000 {
-            let window = self.window_secs;
-            entries.retain(|_, (_, start)| (now - *start).num_seconds() < window);
-        }
-        let entry = entries.entry(client_id.to_owned()).or_insert((0, now));
-        if (now - entry.1).num_seconds() >= self.window_secs {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
-}
+/// Most clients whose verified secret (and reusable tokens) are remembered; beyond it
+/// the least recently used make room.
+const MAX_CACHED_CLIENTS: usize = 100_000;
 
 #[derive(Clone)]
 struct Reusable {
@@ -130,8 +107,8 @@ struct Reusable {
 /// The issuance caches.
 pub(crate) struct IssuerCaches {
     mac_key: [u8; 32],
-    verified: Mutex<HashMap<ClientId, [u8; 32]>>,
-    reuse: Mutex<HashMap<(AppId, String, bool), Reusable>>,
+    verified: Mutex<BoundedMap<ClientId, [u8; 32]>>,
+    reuse: Mutex<BoundedMap<(AppId, String, bool), Reusable>>,
     pub(crate) throttle: FailureThrottle,
     usage: Mutex<HashMap<AppId, DateTime<Utc>>>,
 }
@@ -140,8 +117,8 @@ impl IssuerCaches {
     pub(crate) fn new(mac_key: [u8; 32], throttle: FailureThrottle) -> Self {
         Self {
             mac_key,
-            verified: Mutex::new(HashMap::new()),
-            reuse: Mutex::new(HashMap::new()),
+            verified: Mutex::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
+            reuse: Mutex::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
             throttle,
             usage: Mutex::new(HashMap::new()),
         }
@@ -178,9 +155,6 @@ impl IssuerCaches {
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if verified.len() > 100_000 {
-            verified.clear();
-        }
         verified.insert(client_id.clone(), mac);
     }
 
@@ -199,9 +173,6 @@ impl IssuerCaches {
             .reuse
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if reuse.len() > 100_000 {
-            reuse.clear();
-        }
         reuse.insert(key, r);
     }
 
@@ -265,80 +236,160 @@ fn requested_scope(text: &str, grants: &Grants) -> Result<Vec<Permission>, Issue
     Ok(wanted)
 }
 
+/// A client that proved who it is: an active app in an enabled environment, as live
+/// state showed it just after authentication.
+pub struct AuthenticatedClient {
+    /// Its client ID.
+    pub client_id: ClientId,
+    /// Its live state.
+    pub app: Arc<AppState>,
+    /// Its environment.
+    pub environment: Arc<Environment>,
+}
+
+impl std::fmt::Debug for AuthenticatedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatedClient")
+            .field("client_id", &self.client_id.as_str())
+            .field("environment", &self.environment.slug.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Keyward {
-    /// The client credentials grant: authenticates the client, checks its live state and
-    /// scope, and returns a (possibly reused) access token.
+    /// The client credentials grant: [`Self::authenticate_client`], then
+    /// [`Self::grant_client_credentials`].
     ///
     /// With `Io::Forbidden` it answers only from memory (a warm client) and otherwise
     /// returns `IssueError::Other(Error::WouldBlock)`; call again with `Io::Allowed`
-    /// on a blocking thread.
+    /// on a blocking thread. Answer an [`IssueError::InvalidClient`] no sooner than
+    /// [`Self::refusal_delay`] after the request arrived.
     pub fn issue_token(&self, request: &TokenRequest, io: Io) -> Result<IssuedToken, IssueError> {
-        let now = self.clock.now();
+        let client = self.authenticate_client(
+            &request.client_id,
+            &request.client_secret,
+            request.source,
+            io,
+        )?;
+        self.grant_client_credentials(&client, request.scope.as_deref(), io)
+    }
+
+    /// How long a refusal of a client should take at the least: the typical time of one
+    /// secret verification. A caller answering over a network waits until this much time
+    /// has passed since the request arrived before it answers `invalid_client`, so that
+    /// refusals that needed no verification look like those that did.
+    pub fn refusal_delay(&self) -> std::time::Duration {
+        self.hasher.typical_verification()
+    }
+
+    /// Client authentication with a client ID and secret (`client_secret_basic`): the
+    /// app must exist, be active, live in an enabled environment, and the secret must
+    /// match its stored hash (argon2id, skipped for a client whose secret this process
+    /// verified before). Failed verifications are throttled per (client ID, source) and
+    /// per source.
+    pub fn authenticate_client(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        source: Option<std::net::IpAddr>,
+        io: Io,
+    ) -> Result<AuthenticatedClient, IssueError> {
         // A malformed secret or client ID is refused without a lookup: the checksum lets
         // typos fail fast, and the answer says nothing about which client IDs exist.
-        let secret =
-            ClientSecret::parse(&request.client_secret).map_err(|_| IssueError::InvalidClient)?;
-        let client_id =
-            ClientId::parse(&request.client_id).map_err(|_| IssueError::InvalidClient)?;
-        let live = self.validator.live();
-        let app = live.app(&client_id, io)?;
-        let stored_hash = app
-            .as_ref()
-            .filter(|a| !a.deleted)
-            .and_then(|a| a.secret_hash.clone());
-        let mac = stored_hash
-            .as_deref()
-            .map(|h| self.caches.mac(&client_id, h, secret.expose()));
-        let warm = mac
-            .as_ref()
-            .is_some_and(|m| self.caches.is_verified(&client_id, m));
-        if !warm {
-            // Built only off the warm path: a warm client is never throttled.
-            let throttle_key = match request.source {
-                Some(ip) => format!("{}@{ip}", client_id.as_str()),
-                None => client_id.as_str().to_owned(),
-            };
-            if let Some(retry_after) = self.caches.throttle.retry_after(&throttle_key, now) {
-                return Err(IssueError::Throttled { retry_after });
-            }
-            if io == Io::Forbidden {
-                return Err(IssueError::Other(Error::WouldBlock));
-            }
-            let ok = match stored_hash.as_deref() {
-                Some(phc) => self
-                    .hasher
-                    .verify(secret.expose().as_bytes(), phc)
-                    .map_err(Error::from)?,
-                None => {
-                    // Unknown client: spend the same time as a real verification.
-                    self.hasher
-                        .verify_dummy(secret.expose().as_bytes())
-                        .map_err(Error::from)?;
-                    false
-                }
-            };
-            if !ok {
-                self.caches.throttle.record_failure(&throttle_key, now);
-                return Err(IssueError::InvalidClient);
-            }
-            if let Some(mac) = mac {
-                self.caches.remember_verified(&client_id, mac);
-            }
-        }
-        let Some(app) = app.filter(|a| !a.deleted) else {
+        let secret = ClientSecret::parse(client_secret).map_err(|_| IssueError::InvalidClient)?;
+        let client_id = ClientId::parse(client_id).map_err(|_| IssueError::InvalidClient)?;
+        let (app, environment) = self.live_client(&client_id, io)?;
+        let Some(stored_hash) = app.secret_hash.as_deref() else {
             return Err(IssueError::InvalidClient);
         };
-        if app.status != AppStatus::Active {
-            return Err(IssueError::InvalidClient);
+        let mac = self.caches.mac(&client_id, stored_hash, secret.expose());
+        if self.caches.is_verified(&client_id, &mac) {
+            return Ok(AuthenticatedClient {
+                client_id,
+                app,
+                environment,
+            });
         }
-        let env = live
-            .environment(app.environment_id, io)?
+        if io == Io::Forbidden {
+            return Err(IssueError::Other(Error::WouldBlock));
+        }
+        let secret_bytes = secret.expose().as_bytes();
+        let now = self.clock.now();
+        match self.caches.throttle.admit(&client_id, source, now) {
+            Admission::Reserved(reservation) => {
+                let verified = self.hasher.verify(secret_bytes, stored_hash);
+                let outcome = match verified {
+                    Ok(false) => Outcome::Failed,
+                    _ => Outcome::NotFailed,
+                };
+                self.caches.throttle.settle(reservation, outcome);
+                if !verified.map_err(Error::from)? {
+                    return Err(IssueError::InvalidClient);
+                }
+            }
+            Admission::Throttled { retry_after, probe } => {
+                // Only on idle capacity, at most once a second per (client, source): a
+                // correct secret still gets through while an attacker sharing the
+                // source keeps failing.
+                let verified = if probe {
+                    self.hasher.verify_if_idle(secret_bytes, stored_hash)
+                } else {
+                    None
+                };
+                match verified {
+                    Some(Ok(true)) => {}
+                    Some(Ok(false)) => {
+                        self.caches.throttle.record_probe_failure(source);
+                        return Err(IssueError::Throttled { retry_after });
+                    }
+                    Some(Err(e)) => return Err(Error::from(e).into()),
+                    None => return Err(IssueError::Throttled { retry_after }),
+                }
+            }
+        }
+        self.caches.remember_verified(&client_id, mac);
+        // The verification may have waited for a hashing slot: answer with the state
+        // as it is now, so an app deactivated meanwhile gets no token.
+        let (app, environment) = self.live_client(&client_id, io)?;
+        Ok(AuthenticatedClient {
+            client_id,
+            app,
+            environment,
+        })
+    }
+
+    /// The live state of a client that may authenticate: an existing, active app in an
+    /// enabled environment (anything else is `InvalidClient`, decided before any
+    /// verification so that every such refusal costs the same).
+    fn live_client(
+        &self,
+        client_id: &ClientId,
+        io: Io,
+    ) -> Result<(Arc<AppState>, Arc<Environment>), IssueError> {
+        let live = self.validator.live();
+        let app = live
+            .app(client_id, io)?
+            .filter(|a| !a.deleted && a.status == AppStatus::Active)
             .ok_or(IssueError::InvalidClient)?;
-        if !env.enabled {
-            return Err(IssueError::InvalidClient);
-        }
-        let (grants, _global) = live.grants_of(&app.role_ids, io)?;
-        let (scope, restricted) = match &request.scope {
+        let environment = live
+            .environment(app.environment_id, io)?
+            .filter(|e| e.enabled)
+            .ok_or(IssueError::InvalidClient)?;
+        Ok((app, environment))
+    }
+
+    /// The client credentials grant for an authenticated client: checks the requested
+    /// scope against the app's live grants and returns a (possibly reused) access token.
+    pub fn grant_client_credentials(
+        &self,
+        client: &AuthenticatedClient,
+        scope: Option<&str>,
+        io: Io,
+    ) -> Result<IssuedToken, IssueError> {
+        let now = self.clock.now();
+        let (app, env) = (&client.app, &client.environment);
+        let (grants, _global) = self.validator.live().grants_of(&app.role_ids, io)?;
+        let (scope, restricted) = match scope {
             Some(text) => {
                 let wanted = requested_scope(text, &grants)?;
                 (
@@ -352,6 +403,13 @@ impl Keyward {
             }
             None => (grants.to_scope(), false),
         };
+        // Role writes keep every app's scope within bounds; this guards the token
+        // length should the bound ever be crossed (e.g. data from an older version).
+        if scope.len() > MAX_SCOPE_LEN {
+            return Err(IssueError::InvalidScope(format!(
+                "this client's permissions are longer than one token may carry ({MAX_SCOPE_LEN} bytes): request a narrower scope"
+            )));
+        }
         let lifetime = self.config.token_lifetime_secs;
         let now_s = now.timestamp();
         let key = (app.id, scope.clone(), restricted);
@@ -365,10 +423,11 @@ impl Keyward {
                 });
             }
         }
+        let client_id = client.client_id.as_str();
         let claims = AccessTokenClaims {
             iss: self.validator.config().issuer.clone(),
-            sub: client_id.as_str().to_owned(),
-            client_id: client_id.as_str().to_owned(),
+            sub: client_id.to_owned(),
+            client_id: client_id.to_owned(),
             aud: self.validator.config().audience.clone(),
             iat: now_s,
             exp: now_s + lifetime,
@@ -404,28 +463,6 @@ impl Keyward {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
-    }
-
-    #[test]
-    fn throttle_locks_out_after_max_failures_until_the_window_ends() {
-        let th = FailureThrottle::new(3, 60);
-        for _ in 0..3 {
-            assert_eq!(th.retry_after("c", t(0)), None);
-            th.record_failure("c", t(0));
-        }
-        assert_eq!(th.retry_after("c", t(10)), Some(50));
-        assert_eq!(th.retry_after("other", t(10)), None);
-        assert_eq!(th.retry_after("c", t(60)), None);
-        th.record_failure("c", t(61));
-        assert_eq!(
-            th.retry_after("c", t(61)),
-            None,
-            "a new window starts counting afresh"
-        );
-    }
 
     #[test]
     fn scope_must_parse_and_be_granted() {

@@ -102,6 +102,14 @@ impl KeyRing {
     /// Verifies a token's type, key, algorithm and signature, and reads its claims.
     /// Does not check `exp`, `iss` or `aud`: the caller does, with its clock.
     pub fn verify(&self, token: &str) -> Result<AccessTokenClaims, TokenRejected> {
+        self.verify_with_kid(token).map(|(_, claims)| claims)
+    }
+
+    /// Like [`Self::verify`], also returning the `kid` of the key that verified it.
+    pub fn verify_with_kid(
+        &self,
+        token: &str,
+    ) -> Result<(String, AccessTokenClaims), TokenRejected> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenRejected::Malformed);
         }
@@ -110,8 +118,11 @@ impl KeyRing {
             Some(Value::String(typ)) if is_access_token_type(typ) => {}
             _ => return Err(TokenRejected::WrongType),
         }
-        let key = match header.get("kid") {
-            Some(Value::String(kid)) => self.verifiers.get(kid).ok_or(TokenRejected::UnknownKey)?,
+        let (kid, key) = match header.get("kid") {
+            Some(Value::String(kid)) => (
+                kid.clone(),
+                self.verifiers.get(kid).ok_or(TokenRejected::UnknownKey)?,
+            ),
             _ => return Err(TokenRejected::UnknownKey),
         };
         match header.get("alg") {
@@ -125,7 +136,8 @@ impl KeyRing {
                 JoseError::InvalidSignature(_) => TokenRejected::BadSignature,
                 _ => TokenRejected::Malformed,
             })?;
-        serde_json::from_slice(&payload).map_err(|_| TokenRejected::BadClaims)
+        let claims = serde_json::from_slice(&payload).map_err(|_| TokenRejected::BadClaims)?;
+        Ok((kid, claims))
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod access;
 mod admins;
 mod apps;
+mod bounded;
 pub mod clock;
 mod environments;
 mod error;
@@ -26,6 +27,7 @@ pub mod keys;
 pub mod live;
 mod roles;
 pub mod secret;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +39,7 @@ pub use clock::{Clock, Io, SystemClock};
 pub use environments::EnvironmentView;
 pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
-pub use issue::{IssueError, IssuedToken, TokenRequest};
+pub use issue::{AuthenticatedClient, IssueError, IssuedToken, TokenRequest};
 pub use keyward_domain as domain;
 pub use keyward_store as store;
 pub use roles::RoleView;
@@ -47,8 +49,9 @@ use keyward_store::{ChangeSubject, Store};
 use rand_core::{OsRng, RngCore};
 
 use crate::hashing::SecretHasher;
-use crate::issue::{FailureThrottle, IssuerCaches};
+use crate::issue::IssuerCaches;
 use crate::keys::{generate_signing_key, Algorithm, MasterKey};
+use crate::throttle::FailureThrottle;
 
 /// What the server core is configured with (typed values; the binary reads settings).
 #[derive(Debug, Clone)]
@@ -65,8 +68,12 @@ pub struct CoreConfig {
     pub algorithm: Algorithm,
     /// The per-environment app limit.
     pub quota: Quota,
-    /// Failed secret checks per client ID before it is throttled (429).
+    /// Failed secret checks per (client ID, source address) in a window before that
+    /// pair is throttled (429).
     pub max_failed_attempts: u32,
+    /// Failed secret checks per source address, across client IDs, in a window before
+    /// that source is throttled (429).
+    pub max_failed_attempts_per_source: u32,
     /// The window those failures are counted in.
     pub failure_window: Duration,
     /// argon2 operations at once (defaults to the number of CPUs).
@@ -85,6 +92,7 @@ impl Default for CoreConfig {
             algorithm: Algorithm::Es256,
             quota: Quota::default(),
             max_failed_attempts: 10,
+            max_failed_attempts_per_source: 100,
             failure_window: Duration::from_secs(60),
             hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             hashing_queue: 64,
@@ -154,7 +162,11 @@ impl Keyward {
             .max(1);
         let caches = IssuerCaches::new(
             mac_key,
-            FailureThrottle::new(config.max_failed_attempts.max(1), window),
+            FailureThrottle::new(
+                config.max_failed_attempts,
+                config.max_failed_attempts_per_source,
+                window,
+            ),
         );
         Ok(Self {
             store,

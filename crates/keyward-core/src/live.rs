@@ -7,26 +7,49 @@
 //! instances). An epoch counter stops a load that raced with an invalidation from
 //! putting stale data back.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Grants, Role, RoleId};
 use keyward_store::{AppState, ChangeSubject, LiveSource};
 
+use crate::bounded::BoundedMap;
 use crate::clock::Io;
 use crate::error::Error;
 
-/// Most entries per map before the map is cleared (a crude but safe bound).
+/// Most entries per map; beyond it the least recently used entries make room.
 const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Default)]
+/// Most remembered misses (client IDs and credential digests that name nothing).
+const MAX_MISSING: usize = 50_000;
+
 struct Maps {
-    apps: HashMap<ClientId, Arc<AppState>>,
-    environments: HashMap<EnvironmentId, Arc<Environment>>,
-    roles: HashMap<RoleId, Arc<Role>>,
-    admins: HashMap<[u8; 32], Arc<AdminUser>>,
+    apps: BoundedMap<ClientId, Arc<AppState>>,
+    /// Client IDs storage did not know: garbage costs one storage read, not one per
+    /// request. Dropped when a change names the client ID.
+    missing_apps: BoundedMap<ClientId, ()>,
+    environments: BoundedMap<EnvironmentId, Arc<Environment>>,
+    roles: BoundedMap<RoleId, Arc<Role>>,
+    admins: BoundedMap<[u8; 32], Arc<AdminUser>>,
+    /// Credential digests storage did not know; dropped on any admin change.
+    missing_admins: BoundedMap<[u8; 32], ()>,
 }
+
+impl Default for Maps {
+    fn default() -> Self {
+        Self {
+            apps: BoundedMap::new(MAX_ENTRIES),
+            missing_apps: BoundedMap::new(MAX_MISSING),
+            environments: BoundedMap::new(MAX_ENTRIES),
+            roles: BoundedMap::new(MAX_ENTRIES),
+            admins: BoundedMap::new(MAX_ENTRIES),
+            missing_admins: BoundedMap::new(MAX_MISSING),
+        }
+    }
+}
+
+/// Where [`LiveState::cached`] keeps misses for a kind of entry, if it does.
+type MissingMap<'a, K> = Option<&'a mut BoundedMap<K, ()>>;
 
 /// The cached live state over a [`LiveSource`].
 pub struct LiveState {
@@ -34,13 +57,6 @@ pub struct LiveState {
     maps: RwLock<Maps>,
     epoch: AtomicU64,
     last_seq: AtomicI64,
-}
-
-fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V) {
-    if map.len() >= MAX_ENTRIES {
-        map.clear();
-    }
-    map.insert(key, value);
 }
 
 impl LiveState {
@@ -72,36 +88,59 @@ impl LiveState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Loads through the cache: a hit answers from memory; a miss needs `Io::Allowed`.
+    /// Loads through the cache: a hit (or a remembered miss) answers from memory; a
+    /// miss needs `Io::Allowed`.
     fn cached<K, V>(
         &self,
         io: Io,
         key: &K,
-        pick: impl Fn(&Maps) -> &HashMap<K, Arc<V>>,
-        pick_mut: impl Fn(&mut Maps) -> &mut HashMap<K, Arc<V>>,
+        pick: impl Fn(&Maps) -> &BoundedMap<K, Arc<V>>,
+        pick_mut: impl Fn(&mut Maps) -> &mut BoundedMap<K, Arc<V>>,
+        missing: impl Fn(&mut Maps) -> MissingMap<'_, K>,
         load: impl FnOnce() -> Result<Option<V>, Error>,
     ) -> Result<Option<Arc<V>>, Error>
     where
         K: std::hash::Hash + Eq + Clone,
     {
-        if let Some(v) = pick(&self.read_maps()).get(key) {
-            return Ok(Some(Arc::clone(v)));
+        {
+            let maps = self.read_maps();
+            if let Some(v) = pick(&maps).get(key) {
+                return Ok(Some(Arc::clone(v)));
+            }
+        }
+        {
+            // Misses are few and checked under the write lock (no `&` accessor needed).
+            let mut maps = self.write_maps();
+            if missing(&mut maps).is_some_and(|m| m.contains_key(key)) {
+                return Ok(None);
+            }
         }
         if io == Io::Forbidden {
             return Err(Error::WouldBlock);
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let Some(value) = load()? else {
-            return Ok(None);
-        };
-        let value = Arc::new(value);
+        let loaded = load()?;
         let mut maps = self.write_maps();
-        // An invalidation since the load began means the value may be stale: use it
+        // An invalidation since the load began means the answer may be stale: use it
         // for this call only.
-        if self.epoch.load(Ordering::Acquire) == epoch {
-            insert_bounded(pick_mut(&mut maps), key.clone(), Arc::clone(&value));
+        let fresh = self.epoch.load(Ordering::Acquire) == epoch;
+        match loaded {
+            Some(value) => {
+                let value = Arc::new(value);
+                if fresh {
+                    pick_mut(&mut maps).insert(key.clone(), Arc::clone(&value));
+                }
+                Ok(Some(value))
+            }
+            None => {
+                if fresh {
+                    if let Some(m) = missing(&mut maps) {
+                        m.insert(key.clone(), ());
+                    }
+                }
+                Ok(None)
+            }
         }
-        Ok(Some(value))
     }
 
     /// The live state of an app (deleted apps answer with their tombstone).
@@ -111,6 +150,7 @@ impl LiveState {
             client_id,
             |m| &m.apps,
             |m| &mut m.apps,
+            |m| Some(&mut m.missing_apps),
             || Ok(self.source.app_state(client_id)?),
         )
     }
@@ -126,6 +166,7 @@ impl LiveState {
             &id,
             |m| &m.environments,
             |m| &mut m.environments,
+            |_| None,
             || Ok(self.source.environment_by_id(id)?),
         )
     }
@@ -137,6 +178,7 @@ impl LiveState {
             &id,
             |m| &m.roles,
             |m| &mut m.roles,
+            |_| None,
             || Ok(self.source.roles_by_ids(&[id])?.into_iter().next()),
         )
     }
@@ -152,6 +194,7 @@ impl LiveState {
             digest,
             |m| &m.admins,
             |m| &mut m.admins,
+            |m| Some(&mut m.missing_admins),
             || Ok(self.source.admin_by_credential(digest)?),
         )
     }
@@ -178,6 +221,7 @@ impl LiveState {
         match subject {
             ChangeSubject::App(cid) => {
                 maps.apps.remove(cid);
+                maps.missing_apps.remove(cid);
             }
             ChangeSubject::Role(id) => {
                 maps.roles.remove(id);
@@ -185,7 +229,11 @@ impl LiveState {
             ChangeSubject::Environment(id) => {
                 maps.environments.remove(id);
             }
-            ChangeSubject::Admin(id) => maps.admins.retain(|_, a| a.id != *id),
+            ChangeSubject::Admin(id) => {
+                maps.admins.retain(|_, a| a.id != *id);
+                // A new credential's digest may have been tried (and missed) before.
+                maps.missing_admins.clear();
+            }
             ChangeSubject::SigningKeys => {}
             ChangeSubject::Unknown => *maps = Maps::default(),
         }

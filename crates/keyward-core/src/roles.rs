@@ -113,10 +113,11 @@ impl Keyward {
         {
             return Err(Error::NameTaken(Resource::Role));
         }
-        ensure_no_escalation(
-            principal,
-            &Grants::from_permissions(permissions.iter().cloned()),
-        )?;
+        let grants = Grants::from_permissions(permissions.iter().cloned());
+        grants
+            .ensure_fits_one_token("permissions")
+            .map_err(|e| Error::Invalid(vec![e]))?;
+        ensure_no_escalation(principal, &grants)?;
         let role = self
             .store
             .create_role(
@@ -162,16 +163,18 @@ impl Keyward {
         name: &str,
         permissions: &[String],
     ) -> Result<RoleView, Error> {
-        let (_, role) = self.role(env, name)?;
+        let (env, role) = self.role(env, name)?;
         let permissions = parse_permissions(permissions)?;
         if role.builtin.is_some() {
             return Err(Error::BuiltinRole);
         }
         ensure_no_escalation(principal, &role.grants())?;
-        ensure_no_escalation(
-            principal,
-            &Grants::from_permissions(permissions.iter().cloned()),
-        )?;
+        let grants = Grants::from_permissions(permissions.iter().cloned());
+        ensure_no_escalation(principal, &grants)?;
+        grants
+            .ensure_fits_one_token("permissions")
+            .map_err(|e| Error::Invalid(vec![e]))?;
+        self.ensure_holders_fit_one_token(&env, &role, &grants)?;
         let updated = self
             .store
             .replace_role_permissions(role.id, &permissions, self.clock.now())

@@ -18,5 +18,5 @@ pub use app::{AppId, AppName, AppStatus, ClientApp, ClientId, Quota};
 pub use environment::{Environment, EnvironmentId, EnvironmentName, EnvironmentSlug};
 pub use error::ValidationError;
 pub use page::{Cursor, Page, PageLimit, SortOrder};
-pub use permission::{Grants, Permission, RESERVED_RESOURCES};
+pub use permission::{Grants, Permission, MAX_SCOPE_LEN, RESERVED_RESOURCES};
 pub use role::{BuiltinRole, Role, RoleId, RoleName};

@@ -55,6 +55,11 @@ impl PageLimit {
         }
     }
 
+    /// The largest page, for callers that walk a whole list.
+    pub fn largest() -> Self {
+        Self(Self::MAX)
+    }
+
     /// The limit as a number.
     pub fn get(self) -> u16 {
         self.0

@@ -120,6 +120,11 @@ pub struct Grants {
 /// How "every permission" is written where a list of permissions is shown.
 const ALL_TEXT: &str = "*:*";
 
+/// The longest scope one app may hold, in bytes (its permissions joined by spaces). An
+/// unrestricted access token carries the whole scope, so this bound is what keeps every
+/// token Keyward issues shorter than the longest token it accepts.
+pub const MAX_SCOPE_LEN: usize = 4096;
+
 impl Grants {
     /// No permission at all.
     pub fn none() -> Self {
@@ -202,6 +207,29 @@ impl Grants {
     pub fn to_scope(&self) -> String {
         self.to_strings().join(" ")
     }
+
+    /// The length of [`Self::to_scope`] in bytes, without building it.
+    pub fn scope_len(&self) -> usize {
+        if self.all {
+            return ALL_TEXT.len();
+        }
+        let names: usize = self.permissions.iter().map(|p| p.to_string().len()).sum();
+        names + self.permissions.len().saturating_sub(1)
+    }
+
+    /// Refuses grants whose scope is longer than [`MAX_SCOPE_LEN`], naming `field`.
+    pub fn ensure_fits_one_token(&self, field: &str) -> Result<(), ValidationError> {
+        let len = self.scope_len();
+        if len > MAX_SCOPE_LEN {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "the permissions come to {len} bytes of scope; one client app may hold at most {MAX_SCOPE_LEN} (every token carries its scope)"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +238,19 @@ mod tests {
 
     fn p(s: &str) -> Permission {
         Permission::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn scope_len_matches_the_scope_and_is_bounded() {
+        let grants = Grants::from_permissions([p("orders:read"), p("users:*"), p("a:b")]);
+        assert_eq!(grants.scope_len(), grants.to_scope().len());
+        assert_eq!(Grants::none().scope_len(), 0);
+        assert_eq!(Grants::all().scope_len(), Grants::all().to_scope().len());
+        assert!(grants.ensure_fits_one_token("permissions").is_ok());
+        let big = Grants::from_permissions((0..1000).map(|i| p(&format!("q{i}:r"))));
+        assert!(big.scope_len() > MAX_SCOPE_LEN);
+        let err = big.ensure_fits_one_token("permissions").err();
+        assert_eq!(err.map(|e| e.field), Some("permissions".to_owned()));
     }
 
     #[test]

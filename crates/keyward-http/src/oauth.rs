@@ -184,11 +184,12 @@ pub async fn token(
         .map_err(|_| OAuthError::invalid_request("cannot read the body"))?
         .ok_or_else(OAuthError::too_large)?;
     let request = parse_token_request(&req, &body)?;
+    let started = std::time::Instant::now();
     // Warm clients are served from memory on this worker; the rest (a storage read or
     // an argon2 verification) go to a blocking thread.
     let issued = match core.issue_token(&request, Io::Forbidden) {
         Err(IssueError::Other(Error::WouldBlock)) => {
-            let core: Arc<Keyward> = core.into_inner();
+            let core: Arc<Keyward> = core.clone().into_inner();
             web::block(move || core.issue_token(&request, Io::Allowed))
                 .await
                 .map_err(|e| {
@@ -197,7 +198,18 @@ pub async fn token(
         }
         other => other,
     };
-    issued.map(token_response).map_err(map_issue_error)
+    match issued {
+        Ok(t) => Ok(token_response(t)),
+        Err(IssueError::InvalidClient) => {
+            // Every refusal takes as long as a secret verification, whether one ran
+            // (wrong secret) or not (unknown client ID, inactive app): timing tells
+            // nothing. The wait holds no thread and no hashing slot.
+            let wait = core.refusal_delay().saturating_sub(started.elapsed());
+            actix_web::rt::time::sleep(wait).await;
+            Err(map_issue_error(IssueError::InvalidClient))
+        }
+        Err(e) => Err(map_issue_error(e)),
+    }
 }
 
 /// `GET /oauth2/status`: 200 `{"active": true}` for a valid token of an active app in
