@@ -275,3 +275,65 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let _ = worker.join();
     result.context("serving")
 }
+    let limits = keyward_http::HttpLimits {
+        body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
+    };
+    let max_connections = connection_cap(settings.server.max_connections);
+    let idle_timeout = Duration::from_millis(
+        settings
+            .server
+            .keep_alive_ms
+            .saturating_add(settings.server.header_timeout_ms),
+    );
+                .app_data(limits)
+                .wrap(middleware::from_fn(keyward_http::track_requests))
+        // Every phase of a connection has a deadline, so a client that stops sending
+        // holds a connection for a bounded time: the head (then 408), the body (read by
+        // the routes, then 408), idle keep-alive, and the shutdown of a closing
+        // connection, including the draining of a body left unread after an early
+        // answer.
+        .client_request_timeout(Duration::from_millis(settings.server.header_timeout_ms))
+        .keep_alive(Duration::from_millis(settings.server.keep_alive_ms))
+        .client_disconnect_timeout(Duration::from_millis(settings.server.disconnect_timeout_ms))
+        // A per-worker cap: at the cap a worker stops accepting and new clients wait in
+        // the listen backlog, instead of the process running out of file descriptors
+        // (which also starves the database). `max_connection_rate` only paces TLS
+        // handshakes, and Keyward does not terminate TLS, so it is left alone.
+        .max_connections(max_connections.div_ceil(workers).max(1))
+        // The backstop for what those timers miss: a connection with no request in
+        // progress for longer than keep-alive plus a request head is shut down.
+        .on_connect(move |conn, data| keyward_http::watch_connection(conn, data, idle_timeout))
+
+/// `server.max_connections`, lowered to fit the process's open-file limit (less room
+/// for the database, its journal and the log) when that limit is known.
+fn connection_cap(configured: usize) -> usize {
+    const RESERVED_FILES: u64 = 64;
+    let Some(limit) = open_file_limit() else {
+        return configured;
+    };
+    // Each connection holds two descriptors: the socket and the watch's handle on it.
+    let fits =
+        usize::try_from((limit.saturating_sub(RESERVED_FILES) / 2).max(1)).unwrap_or(usize::MAX);
+    if fits < configured {
+        log::warn!(
+            "server.max_connections lowered from {configured} to {fits} to fit the open-file \
+             limit ({limit}); raise it (ulimit -n, LimitNOFILE=) to allow more"
+        );
+        fits
+    } else {
+        configured
+    }
+}
+
+/// The soft limit on open files (`Max open files` in /proc/self/limits), on Linux.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

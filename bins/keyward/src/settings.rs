@@ -30,6 +30,20 @@ pub struct Server {
     pub public_url: Option<String>,
     /// HTTP worker threads; default: one per CPU.
     pub workers: Option<usize>,
+    /// How long a client may take to send a request's head (request line and
+    /// headers) on a new connection; then 408 and the connection is closed.
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a whole request body, from when the route
+    /// starts reading it; then 408 and the connection is closed.
+    pub body_timeout_ms: u64,
+    /// How long an idle keep-alive connection stays open between requests.
+    pub keep_alive_ms: u64,
+    /// How long a closing connection may take to shut down (and to drain an unread
+    /// request body after an early answer) before it is dropped.
+    pub disconnect_timeout_ms: u64,
+    /// Open connections at once, all workers together; further clients wait in the
+    /// listen backlog. Capped below the process's open-file limit at start.
+    pub max_connections: usize,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +128,11 @@ impl Default for Server {
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             workers: None,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+            keep_alive_ms: 5_000,
+            disconnect_timeout_ms: 1_000,
+            max_connections: 4_096,
         }
     }
 }
@@ -203,6 +222,22 @@ impl Settings {
         if self.tokens.lifetime_seconds < 1 {
             bail!("tokens.lifetime_seconds must be at least 1");
         }
+        for (name, ms) in [
+            ("server.header_timeout_ms", self.server.header_timeout_ms),
+            ("server.body_timeout_ms", self.server.body_timeout_ms),
+            ("server.keep_alive_ms", self.server.keep_alive_ms),
+            (
+                "server.disconnect_timeout_ms",
+                self.server.disconnect_timeout_ms,
+            ),
+        ] {
+            if !(1..=3_600_000).contains(&ms) {
+                bail!("{name} must be between 1 and 3600000 (an hour)");
+            }
+        }
+        if self.server.max_connections < 1 {
+            bail!("server.max_connections must be at least 1");
+        }
         if self.limits.client_apps_per_environment < 0 {
             bail!("limits.client_apps_per_environment must not be negative");
         }
@@ -235,6 +270,23 @@ mod tests {
         let loaded = Settings::load(Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
         let defaults = Settings::default();
         assert_eq!(loaded.server.bind, defaults.server.bind);
+        assert_eq!(
+            loaded.server.header_timeout_ms,
+            defaults.server.header_timeout_ms
+        );
+        assert_eq!(
+            loaded.server.body_timeout_ms,
+            defaults.server.body_timeout_ms
+        );
+        assert_eq!(loaded.server.keep_alive_ms, defaults.server.keep_alive_ms);
+        assert_eq!(
+            loaded.server.disconnect_timeout_ms,
+            defaults.server.disconnect_timeout_ms
+        );
+        assert_eq!(
+            loaded.server.max_connections,
+            defaults.server.max_connections
+        );
         assert_eq!(
             loaded.tokens.lifetime_seconds,
             defaults.tokens.lifetime_seconds

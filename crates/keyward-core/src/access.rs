@@ -20,10 +20,46 @@ use crate::keys::{Algorithm, KeyRing, MasterKey};
 use crate::live::LiveState;
 use crate::secret::credential_digest;
 
+/// A Bearer credential, recognised once by its shape; each kind has one path through
+/// [`Validator::authenticate`]. New kinds (API keys, tokens of an external identity
+/// provider) add a variant and a path, and meet the same app checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A Keyward access token (a JWT: `ey…` with two dots).
+    AccessToken,
+    /// An admin's personal API credential (`kwpc_…`, or the configured bootstrap
+    /// credential): valid only against Keyward's own API.
+    Personal,
+}
+
+impl CredentialKind {
+    /// The kind of `bearer`, or `None` for a value no kind accepts (empty or too long).
+    pub fn of(bearer: &str) -> Option<Self> {
+        if bearer.is_empty() || bearer.len() > crate::jwt::MAX_TOKEN_LEN {
+            return None;
+        }
+        if bearer.starts_with("ey") && bearer.bytes().filter(|b| *b == b'.').count() == 2 {
+            Some(Self::AccessToken)
+        } else {
+            Some(Self::Personal)
+        }
+    }
+}
+
+/// Which credential of an app the call came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppCredential {
+    /// An access token, by its `jti`.
+    AccessToken {
+        /// The token's `jti`.
+        token_id: String,
+    },
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalKind {
-    /// A client app, through one of its access tokens.
+    /// A client app, through one of its credentials.
     App {
         /// Storage identity.
         app_id: AppId,
@@ -33,8 +69,8 @@ pub enum PrincipalKind {
         environment_id: EnvironmentId,
         /// Its environment's slug.
         environment: EnvironmentSlug,
-        /// The token's `jti`.
-        token_id: String,
+        /// The credential it presented.
+        credential: AppCredential,
     },
     /// An admin user, through their personal credential.
     Admin {
@@ -300,15 +336,23 @@ impl Validator {
     }
 
     /// Turns a Bearer credential into a principal with its live grants, or 401.
+    ///
+    /// A verify-only validator (a resource server: [`KeySource::Public`]) accepts
+    /// client-app credentials only: a personal credential is for Keyward's own API, and a
+    /// resource server must never receive one it could replay there.
     pub fn authenticate(&self, bearer: &str, io: Io) -> Result<Principal, Error> {
-        if bearer.is_empty() || bearer.len() > 8192 {
-            return Err(Error::Unauthenticated("malformed credential"));
-        }
-        if looks_like_jwt(bearer) {
-            let claims = self.verify_token(bearer, io)?;
-            self.app_principal(&claims, io)
-        } else {
-            self.admin_principal(bearer, io)
+        match CredentialKind::of(bearer) {
+            None => Err(Error::Unauthenticated("malformed credential")),
+            Some(CredentialKind::AccessToken) => {
+                let claims = self.verify_token(bearer, io)?;
+                self.token_principal(&claims, io)
+            }
+            Some(CredentialKind::Personal) => match self.key_source {
+                KeySource::Public => Err(Error::Unauthenticated(
+                    "personal credentials are accepted by Keyward's own API only",
+                )),
+                KeySource::Signing { .. } => self.admin_principal(bearer, io),
+            },
         }
     }
 
@@ -407,36 +451,11 @@ impl Validator {
         }
     }
 
-    fn app_principal(&self, claims: &AccessTokenClaims, io: Io) -> Result<Principal, Error> {
-        let revoked = Error::Unauthenticated("token revoked or client app inactive");
+    /// The principal of an access token: the app checks, plus what only a token says
+    /// (its environment claim, its down-scoped scope).
+    fn token_principal(&self, claims: &AccessTokenClaims, io: Io) -> Result<Principal, Error> {
         let client_id = ClientId::parse(&claims.client_id)
             .map_err(|_| Error::Unauthenticated("invalid token"))?;
-        let app = self
-            .live
-            .app(&client_id, io)?
-            .ok_or(Error::Unauthenticated("unknown client app"))?;
-        if app.deleted || app.status != AppStatus::Active {
-            return Err(revoked);
-        }
-        let env = self
-            .live
-            .environment(app.environment_id, io)?
-            .ok_or(Error::Unauthenticated("unknown environment"))?;
-        if !env.enabled {
-            return Err(Error::Unauthenticated("environment disabled"));
-        }
-        if env.slug.as_str() != claims.env {
-            return Err(Error::Unauthenticated("invalid token"));
-        }
-        if self
-            .config
-            .environment
-            .as_ref()
-            .is_some_and(|pinned| *pinned != env.slug)
-        {
-            return Err(Error::Unauthenticated("token is for another environment"));
-        }
-        let (grants, global) = self.live.grants_of(&app.role_ids, io)?;
         let scope_limit = if claims.scope_restricted {
             let permissions = claims
                 .scope
@@ -448,13 +467,62 @@ impl Validator {
         } else {
             None
         };
+        let principal = self.app_principal(
+            client_id,
+            AppCredential::AccessToken {
+                token_id: claims.jti.clone(),
+            },
+            scope_limit,
+            io,
+        )?;
+        if principal.environment().map(EnvironmentSlug::as_str) != Some(claims.env.as_str()) {
+            return Err(Error::Unauthenticated("invalid token"));
+        }
+        Ok(principal)
+    }
+
+    /// The checks every credential of a client app meets, whatever its kind: the app
+    /// exists and is active, its environment exists, is enabled and is the pinned one
+    /// (if any), and its grants are its roles' permissions right now.
+    fn app_principal(
+        &self,
+        client_id: ClientId,
+        credential: AppCredential,
+        scope_limit: Option<Grants>,
+        io: Io,
+    ) -> Result<Principal, Error> {
+        let app = self
+            .live
+            .app(&client_id, io)?
+            .ok_or(Error::Unauthenticated("unknown client app"))?;
+        if app.deleted || app.status != AppStatus::Active {
+            return Err(Error::Unauthenticated(
+                "token revoked or client app inactive",
+            ));
+        }
+        let env = self
+            .live
+            .environment(app.environment_id, io)?
+            .ok_or(Error::Unauthenticated("unknown environment"))?;
+        if !env.enabled {
+            return Err(Error::Unauthenticated("environment disabled"));
+        }
+        if self
+            .config
+            .environment
+            .as_ref()
+            .is_some_and(|pinned| *pinned != env.slug)
+        {
+            return Err(Error::Unauthenticated("token is for another environment"));
+        }
+        let (grants, global) = self.live.grants_of(&app.role_ids, io)?;
         Ok(Principal {
             kind: PrincipalKind::App {
                 app_id: app.id,
                 client_id,
                 environment_id: env.id,
                 environment: env.slug.clone(),
-                token_id: claims.jti.clone(),
+                credential,
             },
             grants,
             scope_limit,
@@ -463,6 +531,13 @@ impl Validator {
     }
 
     fn admin_principal(&self, credential: &str, io: Io) -> Result<Principal, Error> {
+        // Admins act on Keyward as a whole: a validator pinned to one environment is a
+        // resource server of that environment and accepts no admin.
+        if self.config.environment.is_some() {
+            return Err(Error::Unauthenticated(
+                "credential is for another environment",
+            ));
+        }
         let digest = credential_digest(credential);
         let admin = self
             .live
@@ -482,10 +557,6 @@ impl Validator {
             global: true,
         })
     }
-}
-
-fn looks_like_jwt(text: &str) -> bool {
-    text.starts_with("ey") && text.bytes().filter(|b| *b == b'.').count() == 2
 }
 
 fn load_ring(source: &dyn LiveSource, key_source: &KeySource) -> Result<KeyRing, Error> {

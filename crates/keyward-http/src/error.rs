@@ -1,11 +1,18 @@
 //! The one place where errors become HTTP responses: RFC 9457 problem JSON for the
 //! management API, RFC 6749 §5.2 bodies for the OAuth endpoints.
+//!
+//! Challenges follow RFC 6750 §3: a 401 to a request without a Bearer credential says
+//! `Bearer realm="keyward"` and no error code; a 401 for a bad credential adds
+//! `error="invalid_token"`; a 403 adds `error="insufficient_scope"` (and the permission
+//! that was missing, when one route permission is at stake).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use keyward_core::Error;
 use serde_json::json;
+
+use crate::body::BodyError;
 
 /// The prefix of every problem `type` (a stable URN per kind of problem).
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:keyward:problem:";
@@ -24,6 +31,55 @@ struct Problem {
     field_errors: Vec<(String, String)>,
     retry_after: bool,
     extra: Option<(&'static str, serde_json::Value)>,
+    challenge: Challenge,
+    close: bool,
+}
+
+/// The `WWW-Authenticate` challenge of a problem (RFC 6750 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Challenge {
+    /// No challenge (not an authentication or authorization problem).
+    None,
+    /// `Bearer realm="keyward"`: the request carried no Bearer credential.
+    Bearer,
+    /// `error="invalid_token"`: the Bearer credential is not valid.
+    InvalidToken,
+    /// `error="insufficient_scope"`, with the permission that was missing when known.
+    InsufficientScope(Option<String>),
+}
+
+impl Challenge {
+    /// The header value, if any.
+    fn header(&self) -> Option<HeaderValue> {
+        match self {
+            Challenge::None => None,
+            Challenge::Bearer => Some(HeaderValue::from_static("Bearer realm=\"keyward\"")),
+            Challenge::InvalidToken => Some(HeaderValue::from_static(
+                "Bearer realm=\"keyward\", error=\"invalid_token\"",
+            )),
+            Challenge::InsufficientScope(scope) => {
+                let plain = HeaderValue::from_static(
+                    "Bearer realm=\"keyward\", error=\"insufficient_scope\"",
+                );
+                // A permission is `resource:action`; anything that could not sit in a
+                // quoted string is left out rather than escaped.
+                match scope {
+                    Some(s)
+                        if !s.is_empty()
+                            && s.bytes()
+                                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') =>
+                    {
+                        HeaderValue::from_str(&format!(
+                            "Bearer realm=\"keyward\", error=\"insufficient_scope\", scope=\"{s}\""
+                        ))
+                        .ok()
+                        .or(Some(plain))
+                    }
+                    _ => Some(plain),
+                }
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -34,6 +90,13 @@ impl ApiError {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
+        // Every management route is Bearer-protected: a 401 means a bad credential and
+        // a 403 a permission the credential does not carry, unless said otherwise.
+        let challenge = match status {
+            StatusCode::UNAUTHORIZED => Challenge::InvalidToken,
+            StatusCode::FORBIDDEN => Challenge::InsufficientScope(None),
+            _ => Challenge::None,
+        };
         Self(Box::new(Problem {
             status,
             kind,
@@ -42,7 +105,33 @@ impl ApiError {
             field_errors: vec![],
             retry_after: false,
             extra: None,
+            challenge,
+            close: false,
         }))
+    }
+
+    /// A 401 to a request that carried no Bearer credential at all: the challenge
+    /// names no error (RFC 6750 §3.1).
+    pub fn without_credentials(mut self) -> Self {
+        if self.0.status == StatusCode::UNAUTHORIZED {
+            self.0.challenge = Challenge::Bearer;
+        }
+        self
+    }
+
+    /// A 403 names the permission that was missing in its challenge (`scope=`).
+    pub fn missing_scope(mut self, permission: impl Into<String>) -> Self {
+        if self.0.status == StatusCode::FORBIDDEN {
+            self.0.challenge = Challenge::InsufficientScope(Some(permission.into()));
+        }
+        self
+    }
+
+    /// Builds the response with `Allow: allow` (405).
+    pub(crate) fn response_with_allow(&self, allow: &HeaderValue) -> HttpResponse {
+        let mut res = self.error_response();
+        res.headers_mut().insert(header::ALLOW, allow.clone());
+        res
     }
 
     /// 400: the body is not what the route reads.
@@ -121,11 +210,11 @@ impl ResponseError for ApiError {
         }
         let mut res = HttpResponse::build(p.status);
         res.content_type("application/problem+json");
-        if p.status == StatusCode::UNAUTHORIZED {
-            res.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"keyward\", error=\"invalid_token\""),
-            ));
+        if let Some(challenge) = p.challenge.header() {
+            res.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if p.close {
+            res.force_close();
         }
         if p.retry_after {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
@@ -224,6 +313,32 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<BodyError> for ApiError {
+    /// 413 `body-too-large`, 408 `request-timeout` (connection closed), 400.
+    fn from(e: BodyError) -> Self {
+        let detail = e.to_string();
+        match e {
+            BodyError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Body too large",
+                detail,
+            ),
+            BodyError::TimedOut { .. } => {
+                let mut e = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request-timeout",
+                    "Request timeout",
+                    detail,
+                );
+                e.0.close = true;
+                e
+            }
+            BodyError::Unreadable(_) => ApiError::malformed(detail),
+        }
+    }
+}
+
 /// An RFC 6749 §5.2 error response from the token endpoint.
 #[derive(Debug)]
 pub struct OAuthError {
@@ -231,6 +346,23 @@ pub struct OAuthError {
     code: &'static str,
     description: String,
     retry_after: Option<u64>,
+}
+
+impl From<BodyError> for OAuthError {
+    /// 413 or 408 (connection closed) `invalid_request`; 400 for an unreadable body.
+    fn from(e: BodyError) -> Self {
+        let status = match e {
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Unreadable(_) => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            code: "invalid_request",
+            description: e.to_string(),
+            retry_after: None,
+        }
+    }
 }
 
 impl OAuthError {
@@ -281,16 +413,6 @@ impl OAuthError {
             code: "temporarily_unavailable",
             description: "too many failed attempts for this client; try again later".into(),
             retry_after: Some(retry_after),
-        }
-    }
-
-    /// 413: the body is larger than any token request.
-    pub fn too_large() -> Self {
-        Self {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "invalid_request",
-            description: "request body too large".into(),
-            retry_after: None,
         }
     }
 
@@ -345,6 +467,9 @@ impl ResponseError for OAuthError {
         }
         if let Some(secs) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            res.force_close();
         }
         res.json(json!({"error": self.code, "error_description": self.description}))
     }

@@ -73,6 +73,30 @@ pub fn bearer(req: &HttpRequest) -> Result<String, Error> {
     Ok(credential.to_owned())
 }
 
+/// Whether the request presents Bearer authentication at all (an `Authorization`
+/// header with the `Bearer` scheme, valid or not). A request without it gets a challenge
+/// with no error code (RFC 6750 §3.1).
+pub fn presents_bearer(req: &HttpRequest) -> bool {
+    req.headers().get_all(header::AUTHORIZATION).any(|value| {
+        let value = value.as_bytes().trim_ascii_start();
+        let scheme = value.split(|b| *b == b' ').next().unwrap_or_default();
+        scheme.eq_ignore_ascii_case(b"bearer")
+    })
+}
+
+/// The Bearer credential as the extractors need it: a 401 problem whose challenge says
+/// whether a credential was presented at all.
+fn bearer_or_problem(req: &HttpRequest) -> Result<String, ApiError> {
+    bearer(req).map_err(|e| {
+        let problem = ApiError::from(e);
+        if presents_bearer(req) {
+            problem
+        } else {
+            problem.without_credentials()
+        }
+    })
+}
+
 /// Authenticates a credential: from memory on the worker when it can, else on a
 /// blocking thread (storage read).
 pub async fn authenticate(
@@ -131,12 +155,19 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
         let prepared = (|| {
             let permission = Permission::parse(P::PERMISSION)
                 .map_err(|e| Error::Internal(format!("route permission: {e}")))?;
-            Ok::<_, Error>((validator(req)?, bearer(req), permission, Self::target(req)?))
+            Ok::<_, Error>((
+                validator(req)?,
+                bearer_or_problem(req),
+                permission,
+                Self::target(req)?,
+            ))
         })();
         Box::pin(async move {
             let (validator, credential, permission, target) = prepared?;
             let principal = authenticate(&validator, credential?).await?;
-            principal.authorize(&permission, &target)?;
+            principal
+                .authorize(&permission, &target)
+                .map_err(|e| ApiError::from(e).missing_scope(P::PERMISSION))?;
             Ok(Authorized {
                 principal,
                 _permission: PhantomData,
@@ -154,7 +185,7 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let prepared = validator(req).map(|v| (v, bearer(req)));
+        let prepared = validator(req).map(|v| (v, bearer_or_problem(req)));
         Box::pin(async move {
             let (validator, credential) = prepared?;
             Ok(Authenticated(authenticate(&validator, credential?).await?))

@@ -19,8 +19,11 @@ use actix_web::{web, HttpResponse};
 use keyward_core::Keyward;
 use serde_json::json;
 
+pub use body::{track_requests, watch_connection, BodyError, ConnectionWatch, HttpLimits};
 pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
-pub use extract::{authenticate, bearer, Authenticated, Authorized, Reach, RequiredPermission};
+pub use extract::{
+    authenticate, bearer, presents_bearer, Authenticated, Authorized, Reach, RequiredPermission,
+};
 
 /// `GET /healthz`: 200 when storage answers, 503 when it does not.
 async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
@@ -34,12 +37,16 @@ async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
 }
 
 /// Registers every Keyward route. The app must hold `web::Data<Keyward>` and
-/// `web::Data<Validator>` (the one `Keyward::validator()` returns).
+/// `web::Data<Validator>` (the one `Keyward::validator()` returns), and may hold
+/// [`HttpLimits`] (the body deadline; default 10 s).
+///
+/// Every path answers `HEAD` where it answers `GET`, `OPTIONS` with 204 and `Allow`,
+/// and other methods with 405 and `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(routes::resource("/oauth2/token").route(web::post().to(oauth::token)))
-        .service(routes::resource("/oauth2/status").route(web::get().to(oauth::status)))
-        .service(routes::resource("/.well-known/jwks.json").route(web::get().to(oauth::jwks)))
-        .service(routes::resource("/healthz").route(web::get().to(healthz)))
+    cfg.service(routes::resource("/oauth2/token").post(oauth::token))
+        .service(routes::resource("/oauth2/status").get(oauth::status))
+        .service(routes::resource("/.well-known/jwks.json").get(oauth::jwks))
+        .service(routes::resource("/healthz").get(healthz))
         .configure(routes::configure)
         .default_service(web::to(routes::no_such_route));
 }

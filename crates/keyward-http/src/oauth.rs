@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::body::{query_pairs, read_limited};
 use crate::error::OAuthError;
-use crate::extract::{authenticate, bearer};
+use crate::extract::{authenticate, bearer, presents_bearer};
 
 /// Largest token request body (a token request is a few hundred bytes).
 const TOKEN_BODY_LIMIT: usize = 16 * 1024;
@@ -179,10 +179,9 @@ pub async fn token(
     payload: web::Payload,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, OAuthError> {
-    let body = read_limited(payload, TOKEN_BODY_LIMIT)
-        .await
-        .map_err(|_| OAuthError::invalid_request("cannot read the body"))?
-        .ok_or_else(OAuthError::too_large)?;
+    // 413 at once for a declared length over the limit; 408 (connection closed) when
+    // the body does not arrive within the body deadline.
+    let body = read_limited(&req, payload, TOKEN_BODY_LIMIT).await?;
     let request = parse_token_request(&req, &body)?;
     let started = std::time::Instant::now();
     // Warm clients are served from memory on this worker; the rest (a storage read or
@@ -216,6 +215,8 @@ pub async fn token(
 /// an enabled environment, else 401 `{"active": false}`.
 pub async fn status(req: HttpRequest, validator: web::Data<Validator>) -> HttpResponse {
     let validator = validator.into_inner();
+    // RFC 6750 §3.1: no error code for a request that carried no Bearer credential.
+    let presented = presents_bearer(&req);
     let result = match bearer(&req) {
         Ok(credential) => authenticate(&validator, credential).await.map(|_| ()),
         Err(e) => Err(e),
@@ -231,7 +232,11 @@ pub async fn status(req: HttpRequest, validator: web::Data<Validator>) -> HttpRe
         Err(Error::Unauthenticated(_)) => HttpResponse::Unauthorized()
             .insert_header((
                 header::WWW_AUTHENTICATE,
-                "Bearer realm=\"keyward\", error=\"invalid_token\"",
+                if presented {
+                    "Bearer realm=\"keyward\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"keyward\""
+                },
             ))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({"active": false})),

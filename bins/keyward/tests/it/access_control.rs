@@ -97,6 +97,14 @@ fn assert_problem(reply: &Reply, status: u16, kind: &str, context: &str) {
             "{context}: 401 without WWW-Authenticate: Bearer: {reply:?}"
         );
     }
+    if status == 403 {
+        // RFC 6750 §3.1: a token that does not enable access says why.
+        let auth = reply.www_authenticate.as_deref().unwrap_or_default();
+        assert!(
+            auth.starts_with("Bearer realm=\"keyward\", error=\"insufficient_scope\""),
+            "{context}: 403 without an insufficient_scope challenge: {reply:?}"
+        );
+    }
 }
 
 #[track_caller]

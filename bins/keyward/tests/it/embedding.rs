@@ -168,3 +168,21 @@ fn a_resource_server_pinned_to_an_environment_refuses_tokens_of_other_environmen
     // Same role name, same permission, other environment: not a credential for this service.
     assert_eq!(production.get(Some(&keyward.token(&staging_app))), 401);
 }
+
+#[test]
+fn a_resource_server_refuses_admin_personal_credentials_that_keyward_itself_accepts() {
+    // A personal credential works against Keyward's own API, and is refused by an
+    // embedded validator: a resource server must never be handed a credential it
+    // could replay against the management API.
+    let keyward = Server::start();
+    assert_eq!(
+        keyward
+            .get("/api/v1/environments/default/client-apps", &keyward.admin)
+            .status(),
+        200
+    );
+    let orders = OrdersServer::start(&keyward);
+    assert_eq!(orders.get(Some(&keyward.admin)), 401);
+    let pinned = OrdersServer::start_for(&keyward, Some("default"));
+    assert_eq!(pinned.get(Some(&keyward.admin)), 401);
+}

@@ -90,15 +90,7 @@ async fn issue_credential(
 }
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/admins")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/admins/{username}")
-            .route(web::get().to(get))
-            .route(web::delete().to(delete)),
-    )
-    .service(resource("/admins/{username}/credential").route(web::post().to(issue_credential)));
+    cfg.service(resource("/admins").get(list).post(create))
+        .service(resource("/admins/{username}").get(get).delete(delete))
+        .service(resource("/admins/{username}/credential").post(issue_credential));
 }

@@ -147,24 +147,15 @@ async fn delete(
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/environments/{env}/client-apps")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
+            .get(list)
+            .post(create),
     )
     .service(
         resource("/environments/{env}/client-apps/{client_id}")
-            .route(web::get().to(get))
-            .route(web::delete().to(delete)),
+            .get(get)
+            .delete(delete),
     )
-    .service(
-        resource("/environments/{env}/client-apps/{client_id}/roles")
-            .route(web::put().to(replace_roles)),
-    )
-    .service(
-        resource("/environments/{env}/client-apps/{client_id}/deactivate")
-            .route(web::post().to(deactivate)),
-    )
-    .service(
-        resource("/environments/{env}/client-apps/{client_id}/activate")
-            .route(web::post().to(activate)),
-    );
+    .service(resource("/environments/{env}/client-apps/{client_id}/roles").put(replace_roles))
+    .service(resource("/environments/{env}/client-apps/{client_id}/deactivate").post(deactivate))
+    .service(resource("/environments/{env}/client-apps/{client_id}/activate").post(activate));
 }

@@ -73,14 +73,6 @@ async fn update(
 }
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/environments")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/environments/{env}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update)),
-    );
+    cfg.service(resource("/environments").get(list).post(create))
+        .service(resource("/environments/{env}").get(get).patch(update));
 }

@@ -6,8 +6,10 @@ mod client_apps;
 mod environments;
 mod roles;
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::dev::{AppService, HttpServiceFactory};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use keyward_core::domain::{EnvironmentSlug, Page, Permission};
 use keyward_core::{Error, Keyward, Target};
 use serde::Serialize;
@@ -49,14 +51,21 @@ pub(crate) fn page<T: Serialize>(page: Page<T>) -> HttpResponse {
     }))
 }
 
-/// 405 with a problem body for a known path and an unsupported method.
-async fn method_not_allowed() -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::new(
+/// The answer for a known path and a method it does not route: `OPTIONS` gets 204 with
+/// `Allow`, anything else 405 problem JSON with `Allow` (RFC 9110 §15.5.6).
+fn method_not_allowed(req: &HttpRequest, allow: &HeaderValue) -> HttpResponse {
+    if req.method() == Method::OPTIONS {
+        return HttpResponse::NoContent()
+            .insert_header((header::ALLOW, allow.clone()))
+            .finish();
+    }
+    ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
         "Method not allowed",
         "this path does not support that method",
-    ))
+    )
+    .response_with_allow(allow)
 }
 
 /// 404 with a problem body for an unknown path.
@@ -69,9 +78,105 @@ pub(crate) async fn no_such_route() -> HttpResponse {
     ))
 }
 
-/// A resource whose unsupported methods get a 405 problem.
-pub(crate) fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A path and the methods it routes. Every route is registered through it, so that it
+/// knows its methods: `GET` routes also answer `HEAD` (RFC 9110 §9.1, the same handler;
+/// the HTTP layer sends no body), `OPTIONS` answers 204 with `Allow`, and any other
+/// method gets 405 with `Allow`.
+pub(crate) struct Endpoint {
+    resource: actix_web::Resource,
+    methods: Vec<Method>,
+}
+
+/// Starts an [`Endpoint`] at `path`; add its methods with [`Endpoint::get`] and friends.
+pub(crate) fn resource(path: &str) -> Endpoint {
+    Endpoint {
+        resource: web::resource(path),
+        methods: Vec::new(),
+    }
+}
+
+impl Endpoint {
+    fn route<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    /// `GET` (and `HEAD`, answered by the same handler).
+    pub(crate) fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::GET, handler.clone())
+            .route(Method::HEAD, handler)
+    }
+
+    /// `POST`.
+    pub(crate) fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::POST, handler)
+    }
+
+    /// `PUT`.
+    pub(crate) fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::PUT, handler)
+    }
+
+    /// `PATCH`.
+    pub(crate) fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::PATCH, handler)
+    }
+
+    /// `DELETE`.
+    pub(crate) fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::DELETE, handler)
+    }
+
+    /// The `Allow` value: the routed methods and `OPTIONS`.
+    fn allow(&self) -> HeaderValue {
+        let mut names: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+        names.push(Method::OPTIONS.as_str());
+        // Method names are tokens, always a valid header value.
+        HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
+    }
+}
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        let allow = self.allow();
+        self.resource
+            .default_service(web::to(move |req: HttpRequest| {
+                let response = method_not_allowed(&req, &allow);
+                async move { response }
+            }))
+            .register(config);
+    }
 }
 
 /// `POST /api/v1/authorize`: may the caller use this permission now?
@@ -108,7 +213,9 @@ async fn authorize(
             "permission": permission.to_string(),
             "environment": caller_environment,
         }))),
-        Err(e) => Err(ApiError::from(e).with("allowed", json!(false))),
+        Err(e) => Err(ApiError::from(e)
+            .with("allowed", json!(false))
+            .missing_scope(permission.to_string())),
     }
 }
 
@@ -116,7 +223,7 @@ async fn authorize(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
-            .service(resource("/authorize").route(web::post().to(authorize)))
+            .service(resource("/authorize").post(authorize))
             .configure(environments::configure)
             .configure(roles::configure)
             .configure(client_apps::configure)

@@ -116,15 +116,11 @@ async fn delete(
 }
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/environments/{env}/roles")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        resource("/environments/{env}/roles/{role}")
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::delete().to(delete)),
-    );
+    cfg.service(resource("/environments/{env}/roles").get(list).post(create))
+        .service(
+            resource("/environments/{env}/roles/{role}")
+                .get(get)
+                .put(replace)
+                .delete(delete),
+        );
 }
