@@ -12,6 +12,11 @@
 //! Architecture invariant: no HTTP framework here, and no reading of the environment or
 //! the clock: time comes from a [`Clock`], randomness from the OS CSPRNG or a passed RNG.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::panic, clippy::indexing_slicing, clippy::as_conversions)
+)]
+
 pub mod access;
 mod admins;
 mod apps;
@@ -136,8 +141,9 @@ impl Keyward {
         }
         // A master key that does not decrypt the stored keys fails here, in
         // `Validator::new`, with a clear message.
+        let source: Arc<dyn keyward_store::LiveSource> = store.clone();
         let validator = Validator::new(
-            Arc::clone(&store) as Arc<dyn keyward_store::LiveSource>,
+            source,
             KeySource::Signing {
                 master,
                 algorithm: config.algorithm,

@@ -268,7 +268,7 @@ impl LiveState {
                 self.invalidate(&change.subject);
             }
             self.last_seq.fetch_max(last, Ordering::AcqRel);
-            let full = changes.len() as i64 == BATCH;
+            let full = i64::try_from(changes.len()).is_ok_and(|n| n == BATCH);
             applied.extend(changes.into_iter().map(|c| c.subject));
             if !full {
                 break;

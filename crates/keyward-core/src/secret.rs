@@ -30,11 +30,18 @@ pub fn random_base62(rng: &mut impl CryptoRngCore, len: usize) -> String {
             if out.len() == len {
                 break;
             }
-            out.push(char::from(ALPHABET[usize::from(b % 62)]));
+            out.push(char::from(base62_digit(u32::from(b))));
         }
     }
     buf.zeroize();
     out
+}
+
+/// The base62 digit (an ASCII byte) of `n % 62`.
+fn base62_digit(n: u32) -> u8 {
+    // `n % 62` < 62 = ALPHABET.len(): the fallback is never taken.
+    let i = usize::try_from(n % 62).unwrap_or(0);
+    ALPHABET.get(i).copied().unwrap_or(b'0')
 }
 
 /// The fixed-width base62 encoding of the CRC32 of `body`, left-padded with `0`.
@@ -42,8 +49,7 @@ fn checksum(body: &[u8]) -> [u8; CHECK_LEN] {
     let mut n = crc32fast::hash(body);
     let mut out = [b'0'; CHECK_LEN];
     for slot in out.iter_mut().rev() {
-        // `n % 62` < 62, so the index is always in range.
-        *slot = ALPHABET[(n % 62) as usize];
+        *slot = base62_digit(n);
         n /= 62;
     }
     out

@@ -23,12 +23,16 @@ impl EnvironmentSlug {
     /// Validates a slug.
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         let b = text.as_bytes();
-        let ok = !b.is_empty()
-            && b.len() <= 63
-            && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-            && b[1..]
-                .iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+        let ok = match b.split_first() {
+            Some((first, rest)) => {
+                b.len() <= 63
+                    && (first.is_ascii_lowercase() || first.is_ascii_digit())
+                    && rest
+                        .iter()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            }
+            None => false,
+        };
         if ok {
             Ok(Self(text.to_owned()))
         } else {

@@ -5,6 +5,11 @@
 //! randomness; it compiles without diesel, actix or tokio. Time comes in as a
 //! parameter, and every validated type can only be built through its constructor.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::panic, clippy::indexing_slicing, clippy::as_conversions)
+)]
+
 mod admin;
 mod app;
 mod environment;

@@ -31,12 +31,16 @@ pub struct Permission {
 
 fn valid_part(part: &str) -> bool {
     let bytes = part.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 64
-        && bytes[0].is_ascii_lowercase()
-        && bytes[1..].iter().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        })
+    match bytes.split_first() {
+        Some((first, rest)) => {
+            bytes.len() <= 64
+                && first.is_ascii_lowercase()
+                && rest.iter().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+                })
+        }
+        None => false,
+    }
 }
 
 impl Permission {
