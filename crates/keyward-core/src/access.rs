@@ -682,4 +682,146 @@ mod tests {
             Err(Error::Unauthenticated("token expired"))
         ));
     }
+
+    mod through_the_core {
+        use chrono::Duration as Span;
+
+        use super::super::*;
+        use crate::testkit::TestCore;
+        use crate::{CoreConfig, TokenRequest};
+
+        fn token(t: &TestCore, id: &str, secret: &str, scope: Option<&str>) -> String {
+            t.core
+                .issue_token(
+                    &TokenRequest {
+                        client_id: id.into(),
+                        client_secret: zeroize::Zeroizing::new(secret.into()),
+                        scope: scope.map(str::to_owned),
+                        source: None,
+                    },
+                    Io::Allowed,
+                )
+                .unwrap()
+                .access_token
+        }
+
+        fn perm(s: &str) -> Permission {
+            Permission::parse(s).unwrap()
+        }
+
+        fn verify_only(t: &TestCore, environment: Option<&str>) -> Validator {
+            Validator::new(
+                Arc::clone(t.core.validator().live().source()),
+                KeySource::Public,
+                ValidatorConfig {
+                    issuer: "https://keyward.test".into(),
+                    audience: "https://keyward.test".into(),
+                    leeway: Duration::from_secs(60),
+                    environment: environment.map(|e| EnvironmentSlug::parse(e).unwrap()),
+                },
+                Arc::clone(&t.clock) as Arc<dyn Clock>,
+            )
+            .unwrap()
+        }
+
+        #[test]
+        fn a_down_scoped_token_holds_only_scope_and_live_grants_together() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:*", "users:read"]);
+            let v = t.core.validator();
+            let scoped = token(&t, &id, &secret, Some("orders:read users:read"));
+            let p = v.authenticate(&scoped, Io::Allowed).unwrap();
+            assert!(p.holds(&perm("orders:read")));
+            assert!(p.holds(&perm("users:read")));
+            assert!(
+                !p.holds(&perm("orders:write")),
+                "granted but outside the scope"
+            );
+            let effective = p.effective_grants();
+            assert!(effective.allows(&perm("orders:read")));
+            assert!(!effective.allows(&perm("orders:write")));
+            // The grant shrinks: the scope cannot keep what the roles no longer give.
+            t.core
+                .replace_role(
+                    &Principal::system(),
+                    "default",
+                    "bot-role",
+                    &["orders:read".to_owned()],
+                )
+                .unwrap();
+            let p = v.authenticate(&scoped, Io::Allowed).unwrap();
+            assert!(p.holds(&perm("orders:read")));
+            assert!(!p.holds(&perm("users:read")), "in scope, no longer granted");
+        }
+
+        #[test]
+        fn a_pinned_validator_accepts_only_its_environment() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            let tok = token(&t, &id, &secret, None);
+            assert!(verify_only(&t, Some("default"))
+                .authenticate(&tok, Io::Allowed)
+                .is_ok());
+            assert!(verify_only(&t, None)
+                .authenticate(&tok, Io::Allowed)
+                .is_ok());
+            assert!(matches!(
+                verify_only(&t, Some("staging")).authenticate(&tok, Io::Allowed),
+                Err(Error::Unauthenticated(_))
+            ));
+        }
+
+        #[test]
+        fn issued_at_may_be_ahead_by_the_leeway_and_no_more() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            let tok = token(&t, &id, &secret, None);
+            // A validator whose clock is behind the issuer's (another instance).
+            let behind = verify_only(&t, None);
+            t.clock.advance(Span::seconds(-60));
+            assert!(
+                behind.authenticate(&tok, Io::Allowed).is_ok(),
+                "60 s ahead: leeway"
+            );
+            t.clock.advance(Span::seconds(-1));
+            assert!(matches!(
+                behind.authenticate(&tok, Io::Allowed),
+                Err(Error::Unauthenticated("invalid token"))
+            ));
+        }
+
+        #[test]
+        fn an_unknown_kid_reloads_the_keys_at_most_once_a_second() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            let tok = token(&t, &id, &secret, None);
+            let (_, rest) = tok.split_once('.').unwrap();
+            let header = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                r#"{"typ":"at+jwt","alg":"ES256","kid":"rotated"}"#,
+            );
+            let unknown = format!("{header}.{rest}");
+            let v = t.core.validator();
+            // The first unknown kid reloads (and still finds no such key)...
+            assert!(matches!(
+                v.authenticate(&unknown, Io::Allowed),
+                Err(Error::Unauthenticated("invalid token"))
+            ));
+            // ...the next within the second does not even try.
+            assert!(matches!(
+                v.authenticate(&unknown, Io::Allowed),
+                Err(Error::Unauthenticated("unknown signing key"))
+            ));
+            t.clock.advance(Span::seconds(1));
+            assert!(matches!(
+                v.authenticate(&unknown, Io::Allowed),
+                Err(Error::Unauthenticated("invalid token"))
+            ));
+            // Asking from memory only never reloads.
+            assert!(matches!(
+                v.authenticate(&unknown, Io::Forbidden),
+                Err(Error::WouldBlock)
+            ));
+        }
+    }
 }

@@ -484,4 +484,156 @@ mod tests {
             Err(IssueError::InvalidScope(_))
         ));
     }
+
+    mod through_the_core {
+        use chrono::Duration;
+        use keyward_domain::AppStatus;
+
+        use super::super::*;
+        use crate::testkit::TestCore;
+        use crate::{CoreConfig, Io, Principal};
+
+        fn request(client_id: &str, secret: &str, scope: Option<&str>) -> TokenRequest {
+            TokenRequest {
+                client_id: client_id.to_owned(),
+                client_secret: Zeroizing::new(secret.to_owned()),
+                scope: scope.map(str::to_owned),
+                source: "10.0.0.1".parse().ok(),
+            }
+        }
+
+        /// A well-formed secret that is not this app's.
+        fn wrong_secret() -> String {
+            ClientSecret::generate(&mut rand_core::OsRng)
+                .expose()
+                .to_owned()
+        }
+
+        #[test]
+        fn a_token_is_reused_while_more_than_half_its_lifetime_remains() {
+            let t = TestCore::new(CoreConfig {
+                token_lifetime_secs: 100,
+                ..CoreConfig::default()
+            });
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            let first = t
+                .core
+                .issue_token(&request(&id, &secret, None), Io::Allowed)
+                .unwrap();
+            assert_eq!(first.scope, "orders:read");
+            t.clock.advance(Duration::seconds(49));
+            let again = t
+                .core
+                .issue_token(&request(&id, &secret, None), Io::Forbidden)
+                .unwrap();
+            assert_eq!(
+                again.access_token, first.access_token,
+                "51 s left of 100: reused"
+            );
+            assert_eq!(again.expires_in, 51);
+            t.clock.advance(Duration::seconds(1));
+            let fresh = t
+                .core
+                .issue_token(&request(&id, &secret, None), Io::Forbidden)
+                .unwrap();
+            assert_ne!(
+                fresh.access_token, first.access_token,
+                "exactly half left: a new token"
+            );
+            assert_eq!(fresh.expires_in, 100);
+            // Another scope is another token.
+            let scoped = t
+                .core
+                .issue_token(&request(&id, &secret, Some("orders:read")), Io::Forbidden)
+                .unwrap();
+            assert_ne!(scoped.access_token, fresh.access_token);
+        }
+
+        #[test]
+        fn failures_are_throttled_for_the_window_but_a_correct_secret_gets_through_once_a_second() {
+            let t = TestCore::new(CoreConfig {
+                max_failed_attempts: 2,
+                failure_window: std::time::Duration::from_secs(60),
+                ..CoreConfig::default()
+            });
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            for _ in 0..2 {
+                assert!(matches!(
+                    t.core
+                        .issue_token(&request(&id, &wrong_secret(), None), Io::Allowed),
+                    Err(IssueError::InvalidClient)
+                ));
+            }
+            // Throttled: a wrong secret on the second's probe is 429, not another 401.
+            assert!(matches!(
+                t.core
+                    .issue_token(&request(&id, &wrong_secret(), None), Io::Allowed),
+                Err(IssueError::Throttled { retry_after: 60 })
+            ));
+            // The probe of this second is spent: even the right secret waits.
+            assert!(matches!(
+                t.core
+                    .issue_token(&request(&id, &secret, None), Io::Allowed),
+                Err(IssueError::Throttled { .. })
+            ));
+            t.clock.advance(Duration::seconds(1));
+            assert!(t
+                .core
+                .issue_token(&request(&id, &secret, None), Io::Allowed)
+                .is_ok());
+            // Once verified, the client is warm and never throttled.
+            assert!(t
+                .core
+                .issue_token(&request(&id, &secret, None), Io::Forbidden)
+                .is_ok());
+            // Another source was never throttled.
+            let mut elsewhere = request(&id, &wrong_secret(), None);
+            elsewhere.source = "10.0.0.2".parse().ok();
+            assert!(matches!(
+                t.core.issue_token(&elsewhere, Io::Allowed),
+                Err(IssueError::InvalidClient)
+            ));
+            // After the window, failures count afresh.
+            t.clock.advance(Duration::seconds(60));
+            assert!(matches!(
+                t.core
+                    .issue_token(&request(&id, &wrong_secret(), None), Io::Allowed),
+                Err(IssueError::InvalidClient)
+            ));
+        }
+
+        #[test]
+        fn unknown_and_inactive_clients_are_refused_without_touching_the_throttle() {
+            let t = TestCore::new(CoreConfig {
+                max_failed_attempts: 1,
+                ..CoreConfig::default()
+            });
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            t.core
+                .set_app_status(&Principal::system(), "default", &id, AppStatus::Inactive)
+                .unwrap();
+            for _ in 0..3 {
+                // The correct secret of an inactive app: refused like any other.
+                assert!(matches!(
+                    t.core
+                        .issue_token(&request(&id, &secret, None), Io::Allowed),
+                    Err(IssueError::InvalidClient)
+                ));
+                assert!(matches!(
+                    t.core
+                        .issue_token(&request("NoSuchClient123", &secret, None), Io::Allowed),
+                    Err(IssueError::InvalidClient)
+                ));
+            }
+            // None of that ran argon2, so none of it counted as a failure.
+            t.core
+                .set_app_status(&Principal::system(), "default", &id, AppStatus::Active)
+                .unwrap();
+            assert!(t
+                .core
+                .issue_token(&request(&id, &secret, None), Io::Allowed)
+                .is_ok());
+            assert!(t.core.refusal_delay() > std::time::Duration::ZERO);
+        }
+    }
 }

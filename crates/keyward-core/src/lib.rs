@@ -32,6 +32,8 @@ pub mod keys;
 pub mod live;
 mod roles;
 pub mod secret;
+#[cfg(test)]
+mod testkit;
 mod throttle;
 
 use std::sync::Arc;
