@@ -6,7 +6,6 @@ use keyward_domain::{
     SortOrder, Username, ValidationError,
 };
 use keyward_store::{ChangeSubject, NewAdmin, NewEnvironment, StoreError};
-use rand_core::OsRng;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Resource};
@@ -94,7 +93,7 @@ impl Keyward {
                 (credential_digest(text), None)
             }
             None => {
-                let credential = PersonalCredential::generate(&mut OsRng);
+                let credential = PersonalCredential::generate(&mut self.rng());
                 (credential.digest(), Some(credential))
             }
         };
@@ -142,7 +141,7 @@ impl Keyward {
         let (password, generated) = match password {
             Some(p) => (Password::parse(p).map_err(|e| errors.push(e)).ok(), None),
             None => {
-                let text = Zeroizing::new(crate::secret::random_base62(&mut OsRng, 24));
+                let text = Zeroizing::new(crate::secret::random_base62(&mut self.rng(), 24));
                 (Password::parse(text.to_string()).ok(), Some(text))
             }
         };
@@ -152,7 +151,10 @@ impl Keyward {
             return Err(Error::Invalid(errors));
         };
         ensure_no_escalation(principal, &role.grants())?;
-        let password_hash = Some(self.hasher.hash(password.expose().as_bytes(), &mut OsRng)?);
+        let password_hash = Some(
+            self.hasher
+                .hash(password.expose().as_bytes(), &mut self.rng())?,
+        );
         let admin = self
             .store
             .create_admin(
@@ -214,7 +216,7 @@ impl Keyward {
         // A Super Admin's credential carries every permission: only a principal that
         // holds every permission (not a down-scoped token) may mint one.
         ensure_no_escalation(principal, &admin.role.grants())?;
-        let credential = PersonalCredential::generate(&mut OsRng);
+        let credential = PersonalCredential::generate(&mut self.rng());
         let updated = self
             .store
             .replace_admin_credential(admin.id, &credential.digest(), self.clock.now())

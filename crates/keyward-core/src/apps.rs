@@ -5,7 +5,6 @@ use keyward_domain::{
     AppName, AppStatus, ClientApp, ClientId, Environment, Grants, Page, RoleId, RoleName,
 };
 use keyward_store::{AppQuery, ChangeSubject, NewApp};
-use rand_core::OsRng;
 
 use crate::error::{Error, Resource};
 use crate::roles::{ensure_no_escalation, parse_role_names};
@@ -172,12 +171,14 @@ impl Keyward {
                 self.config.quota.client_apps_per_environment,
             ));
         }
-        let secret = ClientSecret::generate(&mut OsRng);
-        let secret_hash = self.hasher.hash(secret.expose().as_bytes(), &mut OsRng)?;
+        let secret = ClientSecret::generate(&mut self.rng());
+        let secret_hash = self
+            .hasher
+            .hash(secret.expose().as_bytes(), &mut self.rng())?;
         let new = NewApp {
             environment_id: env.id,
             name,
-            client_id: generate_client_id(&mut OsRng),
+            client_id: generate_client_id(&mut self.rng()),
             secret_hash,
             role_ids,
         };

@@ -431,7 +431,7 @@ impl Keyward {
             aud: self.validator.config().audience.clone(),
             iat: now_s,
             exp: now_s + lifetime,
-            jti: generate_token_id(&mut rand_core::OsRng),
+            jti: generate_token_id(&mut self.rng()),
             scope: scope.clone(),
             env: env.slug.as_str().to_owned(),
             scope_restricted: restricted,

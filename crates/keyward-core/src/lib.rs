@@ -30,6 +30,7 @@ pub mod issue;
 pub mod jwt;
 pub mod keys;
 pub mod live;
+pub mod random;
 mod roles;
 pub mod secret;
 #[cfg(test)]
@@ -49,11 +50,12 @@ pub use follow::ChangeFollower;
 pub use issue::{AuthenticatedClient, IssueError, IssuedToken, TokenRequest};
 pub use keyward_domain as domain;
 pub use keyward_store as store;
+pub use random::{OsRandomness, Randomness};
 pub use roles::RoleView;
 
 use keyward_domain::Quota;
 use keyward_store::{ChangeSubject, Store};
-use rand_core::{OsRng, RngCore};
+use rand_core::RngCore;
 
 use crate::hashing::SecretHasher;
 use crate::issue::IssuerCaches;
@@ -115,6 +117,7 @@ pub struct Keyward {
     caches: IssuerCaches,
     config: CoreConfig,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn Randomness>,
 }
 
 impl Keyward {
@@ -126,13 +129,25 @@ impl Keyward {
         config: CoreConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
+        Self::open_with(store, master, config, clock, Arc::new(OsRandomness))
+    }
+
+    /// [`Self::open`] with the source of randomness given (tests, or an HSM-backed RNG).
+    pub fn open_with(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        config: CoreConfig,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Randomness>,
+    ) -> Result<Self, Error> {
+        let mut rng = random::Rng(random.as_ref());
         let master = Arc::new(master);
         let records = store.signing_keys()?;
         if !records
             .iter()
             .any(|r| r.algorithm == config.algorithm.as_str())
         {
-            let record = generate_signing_key(config.algorithm, &master, &mut OsRng, clock.now())
+            let record = generate_signing_key(config.algorithm, &master, &mut rng, clock.now())
                 .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
             store.insert_signing_key(&record)?;
             log::info!(
@@ -161,10 +176,10 @@ impl Keyward {
         let hasher = SecretHasher::new(
             config.hashing_concurrency.max(1),
             config.hashing_queue,
-            &mut OsRng,
+            &mut rng,
         )?;
         let mut mac_key = [0u8; 32];
-        OsRng.fill_bytes(&mut mac_key);
+        rng.fill_bytes(&mut mac_key);
         let window = i64::try_from(config.failure_window.as_secs())
             .unwrap_or(60)
             .max(1);
@@ -183,7 +198,13 @@ impl Keyward {
             caches,
             config,
             clock,
+            random,
         })
+    }
+
+    /// The RNG the use cases draw from.
+    pub(crate) fn rng(&self) -> random::Rng<'_> {
+        random::Rng(self.random.as_ref())
     }
 
     /// The validator (shared with the HTTP extractor).
