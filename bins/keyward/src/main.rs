@@ -7,7 +7,7 @@ mod settings;
 
 use std::io::{BufRead, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use keyward_core::domain::Quota;
-use keyward_core::keys::Algorithm;
+use keyward_core::domain::{EnvironmentSlug, Quota};
+use keyward_core::keys::{Algorithm, MasterKey};
 use keyward_core::store::{DieselStore, Store, StoreOptions};
 use keyward_core::{BootstrapOutcome, CoreConfig, Keyward, Principal, SystemClock};
 
+use crate::master_key::StartLock;
 use crate::settings::Settings;
 
 #[derive(Parser)]
@@ -32,6 +33,12 @@ struct Cli {
     /// Settings file (default: ./keyward.toml when present).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Start even though the data directory held an instance (an `instance` marker or a
+    /// `master.key`) and the database is missing or empty: a new, empty instance (new
+    /// signing key, new first Super Admin) is created. Without it such a start is
+    /// refused, so a deleted or misplaced database is never silently replaced.
+    #[arg(long, global = true)]
+    allow_empty_database: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,31 +87,46 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
+    let allow_empty = cli.allow_empty_database;
     match cli.command {
-        Command::Serve => serve(settings),
+        Command::Serve => serve(settings, allow_empty),
         Command::Migrate => {
-            open_store(&settings)?;
+            let mut startup = Startup::begin(&settings, allow_empty)?;
+            let store = startup.open_store(&settings)?;
+            if initialised(store.as_ref())? {
+                master_key::mark_instance(&settings.data_dir)?;
+            }
             println!("migrations are up to date");
             Ok(())
         }
         Command::Admin { command } => {
-            let (core, _) = open_core(&settings, "http://127.0.0.1".into())?;
+            // Read before taking the start lock, which must never wait on a person.
+            let password = match &command {
+                AdminCommand::Create {
+                    password_stdin: true,
+                    ..
+                } => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("reading the password")?;
+                    Some(line.trim_end_matches(['\r', '\n']).to_owned())
+                }
+                _ => None,
+            };
+            // The lock is held for the whole command (see `Startup`).
+            let (core, store, _lock) =
+                open_core(&settings, "http://127.0.0.1".into(), allow_empty)?;
+            if initialised(store.as_ref())? {
+                master_key::mark_instance(&settings.data_dir)?;
+            }
             match command {
                 AdminCommand::Create {
                     username,
                     role,
-                    password_stdin,
+                    password_stdin: _,
                 } => {
-                    let password = if password_stdin {
-                        let mut line = String::new();
-                        std::io::stdin()
-                            .lock()
-                            .read_line(&mut line)
-                            .context("reading the password")?;
-                        Some(line.trim_end_matches(['\r', '\n']).to_owned())
-                    } else {
-                        None
-                    };
                     let (admin, generated) =
                         core.create_admin(&Principal::system(), &username, password, &role)?;
                     println!("created {} `{}`", admin.role, admin.username);
@@ -127,25 +149,114 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn open_store(settings: &Settings) -> anyhow::Result<Arc<DieselStore>> {
-    master_key::ensure_data_dir(&settings.data_dir)?;
-    let options = StoreOptions {
+fn store_options(settings: &Settings) -> StoreOptions {
+    StoreOptions {
         url: settings.database_url(),
         pool_size: settings.database.pool_size,
         busy_timeout: Duration::from_millis(settings.database.busy_timeout_ms),
         migrate: true,
-    };
-    Ok(Arc::new(
-        DieselStore::open(&options).context("opening the database")?,
-    ))
+    }
 }
 
+/// Whether the database holds an initialised instance: a signing key, an admin or the
+/// `default` environment (each made on the first start).
+fn initialised(store: &dyn Store) -> anyhow::Result<bool> {
+    Ok(!store.signing_keys()?.is_empty()
+        || store.any_admin()?
+        || store
+            .environment_by_slug(&EnvironmentSlug::default_slug())?
+            .is_some())
+}
+
+/// The refusal to start a new, empty instance where one lived.
+fn refuse_empty(evidence: &Path, database: &Path, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} shows that this data directory held a Keyward instance, but the database {} \
+         {what}. Refusing to start a new, empty instance (new signing key, new admin) over \
+         it: restore the database (with its -wal file), or start with \
+         --allow-empty-database to really begin afresh",
+        evidence.display(),
+        database.display()
+    )
+}
+
+/// Start-up work on the data directory, in this order and under the start lock: the
+/// directory's mode, the master key (mode and format), the check that a directory
+/// which held an instance still has its database — all before the database is created
+/// or migrated.
+struct Startup {
+    lock: StartLock,
+    master: Option<MasterKey>,
+    previous: Option<PathBuf>,
+    allow_empty: bool,
+}
+
+impl Startup {
+    fn begin(settings: &Settings, allow_empty: bool) -> anyhow::Result<Startup> {
+        master_key::ensure_data_dir(&settings.data_dir)?;
+        let lock = StartLock::acquire(&settings.data_dir)?;
+        let master = master_key::load(settings)?;
+        let previous = master_key::previous_instance(settings);
+        if let Some(evidence) = &previous {
+            let database = store_options(settings)
+                .file_path()
+                .context("database.url")?;
+            let has_data = std::fs::metadata(&database).is_ok_and(|m| m.len() > 0);
+            if !has_data {
+                let what = if database.exists() {
+                    "is empty"
+                } else {
+                    "is missing"
+                };
+                if !allow_empty {
+                    return Err(refuse_empty(evidence, &database, what));
+                }
+                log::warn!(
+                    "the database {} {what} but {} exists: starting a new, empty instance \
+                     (--allow-empty-database)",
+                    database.display(),
+                    evidence.display()
+                );
+            }
+        }
+        Ok(Startup {
+            lock,
+            master,
+            previous,
+            allow_empty,
+        })
+    }
+
+    /// Opens (creating and migrating) the database; refuses a database without an
+    /// instance where the directory shows one lived (unless allowed).
+    fn open_store(&mut self, settings: &Settings) -> anyhow::Result<Arc<DieselStore>> {
+        let store = DieselStore::open(&store_options(settings)).context("opening the database")?;
+        if let Some(evidence) = &self.previous {
+            if !self.allow_empty && !initialised(&store)? {
+                return Err(refuse_empty(
+                    evidence,
+                    store.path(),
+                    "holds no instance (no signing key, no admin)",
+                ));
+            }
+        }
+        Ok(Arc::new(store))
+    }
+}
+
+/// Opens the store and the core. The returned lock is held until the caller's start-up
+/// work (bootstrap) is done.
 fn open_core(
     settings: &Settings,
     public_url: String,
-) -> anyhow::Result<(Arc<Keyward>, Arc<DieselStore>)> {
-    let store = open_store(settings)?;
-    let master = master_key::load_or_create(settings)?;
+    allow_empty: bool,
+) -> anyhow::Result<(Arc<Keyward>, Arc<DieselStore>, StartLock)> {
+    let mut startup = Startup::begin(settings, allow_empty)?;
+    let store = startup.open_store(settings)?;
+    let master = match startup.master.take() {
+        Some(key) => key,
+        None => master_key::create(settings)?,
+    };
     let algorithm = Algorithm::parse(&settings.tokens.algorithm)
         .map_err(|e| anyhow::anyhow!("tokens.algorithm: {e}"))?;
     let defaults = CoreConfig::default();
@@ -177,7 +288,7 @@ fn open_core(
         config,
         Arc::new(SystemClock),
     )?;
-    Ok((Arc::new(core), store))
+    Ok((Arc::new(core), store, startup.lock))
 }
 
 /// Follows other processes' changes, writes `last_used_at` batches, prunes the feed.
@@ -189,10 +300,21 @@ fn background(
     std::thread::spawn(move || {
         let mut last_flush = Instant::now();
         let mut last_prune = Instant::now();
+        let mut feed_failing = false;
         while !stop.load(Ordering::Acquire) {
             std::thread::sleep(resync.min(Duration::from_millis(250)));
-            if let Err(e) = core.sync_changes() {
-                log::warn!("change feed: {e}");
+            // Logged when it starts failing and when it recovers, not every poll.
+            match core.sync_changes() {
+                Ok(_) if feed_failing => {
+                    feed_failing = false;
+                    log::info!("change feed: storage answers again");
+                }
+                Ok(_) => {}
+                Err(e) if !feed_failing => {
+                    feed_failing = true;
+                    log::warn!("change feed: {e}");
+                }
+                Err(_) => {}
             }
             if last_flush.elapsed() >= Duration::from_secs(1) {
                 last_flush = Instant::now();
@@ -213,7 +335,7 @@ fn background(
     })
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&settings.server.bind)
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
@@ -224,7 +346,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_owned();
-    let (core, _store) = open_core(&settings, public_url.clone())?;
+    // First-start work (migrations, signing key, bootstrap) runs under the start lock.
+    let (core, _store, lock) = open_core(&settings, public_url.clone(), allow_empty)?;
     match core.bootstrap(settings.bootstrap.admin_credential.as_deref())? {
         BootstrapOutcome::AlreadyInitialized => {}
         BootstrapOutcome::CreatedWithConfiguredCredential => {
@@ -240,6 +363,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             out.flush()?;
         }
     }
+    master_key::mark_instance(&settings.data_dir)?;
+    drop(lock);
     let stop = Arc::new(AtomicBool::new(false));
     let resync = Duration::from_millis(settings.cache.resync_interval_ms.max(10));
     let worker = background(Arc::clone(&core), resync, Arc::clone(&stop));
@@ -251,11 +376,23 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     log::info!("listening on http://{addr}");
     let data_core = web::Data::from(Arc::clone(&core));
     let data_validator = web::Data::from(Arc::clone(core.validator()));
+    let limits = keyward_http::HttpLimits {
+        body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
+    };
+    let max_connections = connection_cap(settings.server.max_connections);
+    let idle_timeout = Duration::from_millis(
+        settings
+            .server
+            .keep_alive_ms
+            .saturating_add(settings.server.header_timeout_ms),
+    );
     let result = actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
                 .app_data(data_core.clone())
                 .app_data(data_validator.clone())
+                .app_data(limits)
+                .wrap(middleware::from_fn(keyward_http::track_requests))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.
                 .wrap(
@@ -267,26 +404,6 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
                 .configure(keyward_http::configure)
         })
         .workers(workers)
-        .listen(listener)?
-        .run()
-        .await
-    });
-    stop.store(true, Ordering::Release);
-    let _ = worker.join();
-    result.context("serving")
-}
-    let limits = keyward_http::HttpLimits {
-        body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
-    };
-    let max_connections = connection_cap(settings.server.max_connections);
-    let idle_timeout = Duration::from_millis(
-        settings
-            .server
-            .keep_alive_ms
-            .saturating_add(settings.server.header_timeout_ms),
-    );
-                .app_data(limits)
-                .wrap(middleware::from_fn(keyward_http::track_requests))
         // Every phase of a connection has a deadline, so a client that stops sending
         // holds a connection for a bounded time: the head (then 408), the body (read by
         // the routes, then 408), idle keep-alive, and the shutdown of a closing
@@ -303,6 +420,14 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         // The backstop for what those timers miss: a connection with no request in
         // progress for longer than keep-alive plus a request head is shut down.
         .on_connect(move |conn, data| keyward_http::watch_connection(conn, data, idle_timeout))
+        .listen(listener)?
+        .run()
+        .await
+    });
+    stop.store(true, Ordering::Release);
+    let _ = worker.join();
+    result.context("serving")
+}
 
 /// `server.max_connections`, lowered to fit the process's open-file limit (less room
 /// for the database, its journal and the log) when that limit is known.

@@ -431,3 +431,171 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     };
     (decode(parts[0]), decode(parts[1]))
 }
+
+// ----- added for the faults suite (storage and start-up) -----
+
+/// A `keyward serve` started by [`launch`] on a data directory the test owns (several
+/// may share one); killed on drop.
+pub struct Instance {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    stderr: Arc<Mutex<String>>,
+    http: Client,
+}
+
+/// How a `keyward` process launched on a data directory turned out.
+pub enum Launch {
+    /// It printed its listening line and is serving.
+    Serving(Instance),
+    /// It exited before listening (a refused start, or a command that ran to the end).
+    Exited {
+        status: std::process::ExitStatus,
+        stdout: String,
+        stderr: String,
+    },
+}
+
+impl Launch {
+    /// The serving instance; panics with the exit status and stderr otherwise.
+    pub fn serving(self) -> Instance {
+        match self {
+            Launch::Serving(i) => i,
+            Launch::Exited { status, stderr, .. } => {
+                panic!("keyward exited ({status}) instead of serving; stderr:\n{stderr}")
+            }
+        }
+    }
+
+    /// The exit status and stderr; panics if the process is serving.
+    pub fn exited(self) -> (std::process::ExitStatus, String) {
+        match self {
+            Launch::Serving(i) => panic!(
+                "keyward started serving on {} instead of exiting; stderr:\n{}",
+                i.base,
+                i.logs()
+            ),
+            Launch::Exited { status, stderr, .. } => (status, stderr),
+        }
+    }
+}
+
+/// Runs `keyward <args>` (e.g. `["serve"]`) on `dir` with the test bootstrap credential,
+/// port 0 and `env`, and waits (at most 60 s) until it listens or exits.
+pub fn launch(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Launch {
+    // Run where no stray keyward.toml can be picked up: the data directory, or the
+    // directory it will be created in.
+    let cwd = if dir.exists() {
+        dir
+    } else {
+        dir.parent().expect("a data directory has a parent")
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYWARD__DATA_DIR", dir)
+        .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
+        .env("KEYWARD__SERVER__WORKERS", "2")
+        .env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn keyward");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+    let out_thread = {
+        let out = child.stdout.take().expect("stdout");
+        let stdout = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                {
+                    let mut s = stdout.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+                if let Some(rest) = line.strip_prefix("keyward listening on ") {
+                    let base = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(Some(base.to_owned()));
+                }
+            }
+            let _ = tx.send(None);
+        })
+    };
+    let err_thread = {
+        let err = child.stderr.take().expect("stderr");
+        let stderr = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = stderr.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(base)) => Launch::Serving(Instance {
+            child,
+            base,
+            stderr,
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }),
+        Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // Standard output closed: the process is exiting.
+            let status = child.wait().expect("wait for keyward");
+            let _ = out_thread.join();
+            let _ = err_thread.join();
+            let stdout = stdout.lock().unwrap().clone();
+            let stderr = stderr.lock().unwrap().clone();
+            Launch::Exited {
+                status,
+                stdout,
+                stderr,
+            }
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "keyward neither listened nor exited within 60 s; stderr:\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+    }
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `GET path`, with a Bearer credential when one is given.
+    pub fn get(&self, path: &str, credential: Option<&str>) -> Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(c) = credential {
+            req = req.bearer_auth(c);
+        }
+        req.send().expect("request")
+    }
+
+    /// Everything the instance logged so far (stderr).
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -7,6 +7,7 @@ mod harness;
 mod access_control;
 mod client_apps;
 mod embedding;
+mod faults;
 mod http_limits;
 mod oauth;
 mod operations;
