@@ -432,6 +432,27 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     (decode(parts[0]), decode(parts[1]))
 }
 
+// ----- added for the hardening suite -----
+
+impl Server {
+    /// The process ID of the running `keyward serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory (`VmRSS` in `/proc/<pid>/status`), in KiB.
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+}
+
 // ----- added for the faults suite (storage and start-up) -----
 
 /// A `keyward serve` started by [`launch`] on a data directory the test owns (several

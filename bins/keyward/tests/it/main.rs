@@ -8,6 +8,7 @@ mod access_control;
 mod client_apps;
 mod embedding;
 mod faults;
+mod hardening;
 mod http_limits;
 mod oauth;
 mod operations;
