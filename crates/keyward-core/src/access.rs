@@ -14,7 +14,7 @@ use keyward_store::LiveSource;
 
 use crate::bounded::BoundedMap;
 use crate::clock::{Clock, Io};
-use crate::error::Error;
+use crate::error::{from_memory, with_io, Error, Step, Stop};
 use crate::jwt::AccessTokenClaims;
 use crate::keys::{Algorithm, KeyRing, MasterKey};
 use crate::live::LiveState;
@@ -335,22 +335,35 @@ impl Validator {
         Ok(changes)
     }
 
-    /// Turns a Bearer credential into a principal with its live grants, or 401.
+    /// Turns a Bearer credential into a principal with its live grants, or 401. May
+    /// read storage (a cache miss) or reload keys; on an async worker, try
+    /// [`Self::authenticate_from_memory`] first and run this on a blocking thread only
+    /// when that answers `None`.
     ///
     /// A verify-only validator (a resource server: [`KeySource::Public`]) accepts
     /// client-app credentials only: a personal credential is for Keyward's own API, and a
     /// resource server must never receive one it could replay there.
-    pub fn authenticate(&self, bearer: &str, io: Io) -> Result<Principal, Error> {
+    pub fn authenticate(&self, bearer: &str) -> Result<Principal, Error> {
+        with_io(self.authenticate_step(bearer, Io::Allowed))
+    }
+
+    /// [`Self::authenticate`] from memory only: `None` when the answer needs storage.
+    pub fn authenticate_from_memory(&self, bearer: &str) -> Option<Result<Principal, Error>> {
+        from_memory(self.authenticate_step(bearer, Io::Forbidden))
+    }
+
+    pub(crate) fn authenticate_step(&self, bearer: &str, io: Io) -> Step<Principal> {
         match CredentialKind::of(bearer) {
-            None => Err(Error::Unauthenticated("malformed credential")),
+            None => Err(Error::Unauthenticated("malformed credential").into()),
             Some(CredentialKind::AccessToken) => {
-                let claims = self.verify_token(bearer, io)?;
+                let claims = self.verify_token_step(bearer, io)?;
                 self.token_principal(&claims, io)
             }
             Some(CredentialKind::Personal) => match self.key_source {
                 KeySource::Public => Err(Error::Unauthenticated(
                     "personal credentials are accepted by Keyward's own API only",
-                )),
+                )
+                .into()),
                 KeySource::Signing { .. } => self.admin_principal(bearer, io),
             },
         }
@@ -362,16 +375,19 @@ impl Validator {
         bearer: &str,
         permission: &Permission,
         target: &Target,
-        io: Io,
     ) -> Result<Principal, Error> {
-        let principal = self.authenticate(bearer, io)?;
+        let principal = self.authenticate(bearer)?;
         principal.authorize(permission, target)?;
         Ok(principal)
     }
 
     /// Verifies a Keyward access token's signature, type, issuer, audience and lifetime
     /// (not the app's live state: see [`Validator::authenticate`]).
-    pub fn verify_token(&self, token: &str, io: Io) -> Result<Arc<AccessTokenClaims>, Error> {
+    pub fn verify_token(&self, token: &str) -> Result<Arc<AccessTokenClaims>, Error> {
+        with_io(self.verify_token_step(token, Io::Allowed))
+    }
+
+    pub(crate) fn verify_token_step(&self, token: &str, io: Io) -> Step<Arc<AccessTokenClaims>> {
         let cached = self
             .verified_tokens
             .read()
@@ -398,22 +414,20 @@ impl Validator {
         };
         let now = self.clock.now().timestamp();
         if claims.iss != self.config.issuer || claims.aud != self.config.audience {
-            return Err(Error::Unauthenticated(
-                "token is for another issuer or audience",
-            ));
+            return Err(Error::Unauthenticated("token is for another issuer or audience").into());
         }
         if claims.exp <= now {
-            return Err(Error::Unauthenticated("token expired"));
+            return Err(Error::Unauthenticated("token expired").into());
         }
         let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(60);
         if claims.iat > now + leeway || claims.sub != claims.client_id {
-            return Err(Error::Unauthenticated("invalid token"));
+            return Err(Error::Unauthenticated("invalid token").into());
         }
         Ok(claims)
     }
 
     /// Checks a token's signature, type and key (once per token: see `verified_tokens`).
-    fn verify_signature(&self, token: &str, io: Io) -> Result<(String, AccessTokenClaims), Error> {
+    fn verify_signature(&self, token: &str, io: Io) -> Step<(String, AccessTokenClaims)> {
         use crate::jwt::TokenRejected;
         let ring = self.keys();
         let verified = match ring.verify_with_kid(token) {
@@ -421,17 +435,17 @@ impl Validator {
             Err(TokenRejected::UnknownKey) => {
                 // Another instance may have rotated keys: reload at most once a second.
                 if io == Io::Forbidden {
-                    return Err(Error::WouldBlock);
+                    return Err(Stop::Blocked);
                 }
                 if !self.may_reload_keys() {
-                    return Err(Error::Unauthenticated("unknown signing key"));
+                    return Err(Error::Unauthenticated("unknown signing key").into());
                 }
                 self.reload_keys()?;
                 self.keys()
                     .verify_with_kid(token)
                     .map_err(|_| Error::Unauthenticated("invalid token"))?
             }
-            Err(_) => return Err(Error::Unauthenticated("invalid token")),
+            Err(_) => return Err(Error::Unauthenticated("invalid token").into()),
         };
         Ok(verified)
     }
@@ -453,7 +467,7 @@ impl Validator {
 
     /// The principal of an access token: the app checks, plus what only a token says
     /// (its environment claim, its down-scoped scope).
-    fn token_principal(&self, claims: &AccessTokenClaims, io: Io) -> Result<Principal, Error> {
+    fn token_principal(&self, claims: &AccessTokenClaims, io: Io) -> Step<Principal> {
         let client_id = ClientId::parse(&claims.client_id)
             .map_err(|_| Error::Unauthenticated("invalid token"))?;
         let scope_limit = if claims.scope_restricted {
@@ -476,7 +490,7 @@ impl Validator {
             io,
         )?;
         if principal.environment().map(EnvironmentSlug::as_str) != Some(claims.env.as_str()) {
-            return Err(Error::Unauthenticated("invalid token"));
+            return Err(Error::Unauthenticated("invalid token").into());
         }
         Ok(principal)
     }
@@ -490,22 +504,20 @@ impl Validator {
         credential: AppCredential,
         scope_limit: Option<Grants>,
         io: Io,
-    ) -> Result<Principal, Error> {
+    ) -> Step<Principal> {
         let app = self
             .live
             .app(&client_id, io)?
             .ok_or(Error::Unauthenticated("unknown client app"))?;
         if app.deleted || app.status != AppStatus::Active {
-            return Err(Error::Unauthenticated(
-                "token revoked or client app inactive",
-            ));
+            return Err(Error::Unauthenticated("token revoked or client app inactive").into());
         }
         let env = self
             .live
             .environment(app.environment_id, io)?
             .ok_or(Error::Unauthenticated("unknown environment"))?;
         if !env.enabled {
-            return Err(Error::Unauthenticated("environment disabled"));
+            return Err(Error::Unauthenticated("environment disabled").into());
         }
         if self
             .config
@@ -513,7 +525,7 @@ impl Validator {
             .as_ref()
             .is_some_and(|pinned| *pinned != env.slug)
         {
-            return Err(Error::Unauthenticated("token is for another environment"));
+            return Err(Error::Unauthenticated("token is for another environment").into());
         }
         let (grants, global) = self.live.grants_of(&app.role_ids, io)?;
         Ok(Principal {
@@ -530,13 +542,11 @@ impl Validator {
         })
     }
 
-    fn admin_principal(&self, credential: &str, io: Io) -> Result<Principal, Error> {
+    fn admin_principal(&self, credential: &str, io: Io) -> Step<Principal> {
         // Admins act on Keyward as a whole: a validator pinned to one environment is a
         // resource server of that environment and accepts no admin.
         if self.config.environment.is_some() {
-            return Err(Error::Unauthenticated(
-                "credential is for another environment",
-            ));
+            return Err(Error::Unauthenticated("credential is for another environment").into());
         }
         let digest = credential_digest(credential);
         let admin = self
@@ -545,7 +555,7 @@ impl Validator {
             .ok_or(Error::Unauthenticated("unknown or revoked credential"))?;
         // Personal credentials belong to Super Admins; one demoted keeps none.
         if admin.role != BuiltinRole::SuperAdmin {
-            return Err(Error::Unauthenticated("unknown or revoked credential"));
+            return Err(Error::Unauthenticated("unknown or revoked credential").into());
         }
         Ok(Principal {
             kind: PrincipalKind::Admin {
@@ -571,7 +581,7 @@ fn load_ring(source: &dyn LiveSource, key_source: &KeySource) -> Result<KeyRing,
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use keyward_store::{DieselStore, Store, StoreOptions};
+    use keyward_store::{DieselStore, SigningKeyStore, StoreOptions};
     use rand_core::OsRng;
 
     use super::*;
@@ -647,7 +657,7 @@ mod tests {
     fn a_key_reload_keeps_tokens_of_keys_still_in_the_ring() {
         let (_dir, store, master, v) = validator();
         let t = token(&v, 600);
-        assert!(v.verify_token(&t, Io::Allowed).is_ok());
+        assert!(v.verify_token(&t).is_ok());
         assert!(is_cached(&v, &t));
         // An anonymous token with an unknown `kid` makes the validator reload its keys:
         // the cache of verified tokens must survive it.
@@ -658,7 +668,7 @@ mod tests {
         );
         let forged = format!("{forged_header}.{rest}");
         assert!(matches!(
-            v.verify_token(&forged, Io::Allowed),
+            v.verify_token(&forged),
             Err(Error::Unauthenticated(_))
         ));
         assert!(is_cached(&v, &t), "an unknown kid emptied the cache");
@@ -668,7 +678,7 @@ mod tests {
         v.reload_keys().unwrap();
         assert!(is_cached(&v, &t));
         assert!(
-            v.verify_token(&t, Io::Forbidden).is_ok(),
+            v.verify_token_step(&t, Io::Forbidden).is_ok(),
             "answered from memory"
         );
     }
@@ -678,7 +688,7 @@ mod tests {
         let (_dir, _store, _master, v) = validator();
         let t = token(&v, 0);
         assert!(matches!(
-            v.verify_token(&t, Io::Allowed),
+            v.verify_token(&t),
             Err(Error::Unauthenticated("token expired"))
         ));
     }
@@ -692,15 +702,15 @@ mod tests {
 
         fn token(t: &TestCore, id: &str, secret: &str, scope: Option<&str>) -> String {
             t.core
-                .issue_token(
-                    &TokenRequest {
+                .issue_token(&TokenRequest {
+                    client: crate::ClientCredentials::Secret {
                         client_id: id.into(),
                         client_secret: zeroize::Zeroizing::new(secret.into()),
-                        scope: scope.map(str::to_owned),
-                        source: None,
+                        method: crate::SecretMethod::Basic,
                     },
-                    Io::Allowed,
-                )
+                    scope: scope.map(str::to_owned),
+                    source: None,
+                })
                 .unwrap()
                 .access_token
         }
@@ -730,7 +740,7 @@ mod tests {
             let (id, secret) = t.app("bot", &["orders:*", "users:read"]);
             let v = t.core.validator();
             let scoped = token(&t, &id, &secret, Some("orders:read users:read"));
-            let p = v.authenticate(&scoped, Io::Allowed).unwrap();
+            let p = v.authenticate(&scoped).unwrap();
             assert!(p.holds(&perm("orders:read")));
             assert!(p.holds(&perm("users:read")));
             assert!(
@@ -749,7 +759,7 @@ mod tests {
                     &["orders:read".to_owned()],
                 )
                 .unwrap();
-            let p = v.authenticate(&scoped, Io::Allowed).unwrap();
+            let p = v.authenticate(&scoped).unwrap();
             assert!(p.holds(&perm("orders:read")));
             assert!(!p.holds(&perm("users:read")), "in scope, no longer granted");
         }
@@ -759,14 +769,10 @@ mod tests {
             let t = TestCore::new(CoreConfig::default());
             let (id, secret) = t.app("bot", &["orders:read"]);
             let tok = token(&t, &id, &secret, None);
-            assert!(verify_only(&t, Some("default"))
-                .authenticate(&tok, Io::Allowed)
-                .is_ok());
-            assert!(verify_only(&t, None)
-                .authenticate(&tok, Io::Allowed)
-                .is_ok());
+            assert!(verify_only(&t, Some("default")).authenticate(&tok).is_ok());
+            assert!(verify_only(&t, None).authenticate(&tok).is_ok());
             assert!(matches!(
-                verify_only(&t, Some("staging")).authenticate(&tok, Io::Allowed),
+                verify_only(&t, Some("staging")).authenticate(&tok),
                 Err(Error::Unauthenticated(_))
             ));
         }
@@ -779,13 +785,10 @@ mod tests {
             // A validator whose clock is behind the issuer's (another instance).
             let behind = verify_only(&t, None);
             t.clock.advance(Span::seconds(-60));
-            assert!(
-                behind.authenticate(&tok, Io::Allowed).is_ok(),
-                "60 s ahead: leeway"
-            );
+            assert!(behind.authenticate(&tok).is_ok(), "60 s ahead: leeway");
             t.clock.advance(Span::seconds(-1));
             assert!(matches!(
-                behind.authenticate(&tok, Io::Allowed),
+                behind.authenticate(&tok),
                 Err(Error::Unauthenticated("invalid token"))
             ));
         }
@@ -804,24 +807,21 @@ mod tests {
             let v = t.core.validator();
             // The first unknown kid reloads (and still finds no such key)...
             assert!(matches!(
-                v.authenticate(&unknown, Io::Allowed),
+                v.authenticate(&unknown),
                 Err(Error::Unauthenticated("invalid token"))
             ));
             // ...the next within the second does not even try.
             assert!(matches!(
-                v.authenticate(&unknown, Io::Allowed),
+                v.authenticate(&unknown),
                 Err(Error::Unauthenticated("unknown signing key"))
             ));
             t.clock.advance(Span::seconds(1));
             assert!(matches!(
-                v.authenticate(&unknown, Io::Allowed),
+                v.authenticate(&unknown),
                 Err(Error::Unauthenticated("invalid token"))
             ));
             // Asking from memory only never reloads.
-            assert!(matches!(
-                v.authenticate(&unknown, Io::Forbidden),
-                Err(Error::WouldBlock)
-            ));
+            assert!(v.authenticate_from_memory(&unknown).is_none());
         }
     }
 }

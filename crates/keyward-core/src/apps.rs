@@ -6,7 +6,7 @@ use keyward_domain::{
 };
 use keyward_store::{AppQuery, ChangeSubject, NewApp};
 
-use crate::error::{Error, Resource};
+use crate::error::{with_io, Error, Resource};
 use crate::roles::{ensure_no_escalation, parse_role_names};
 use crate::secret::{generate_client_id, ClientSecret};
 use crate::{Io, Keyward, Principal};
@@ -66,11 +66,11 @@ impl Keyward {
 
     /// The grants of a set of roles, from live state.
     fn grants_of_roles(&self, ids: &[RoleId]) -> Result<Grants, Error> {
-        Ok(self.validator.live().grants_of(ids, Io::Allowed)?.0)
+        Ok(with_io(self.validator.live().grants_of(ids, Io::Allowed))?.0)
     }
 
     fn grants_of_app(&self, app: &ClientApp) -> Result<Grants, Error> {
-        let state = self.validator.live().app(&app.client_id, Io::Allowed)?;
+        let state = with_io(self.validator.live().app(&app.client_id, Io::Allowed))?;
         match state {
             Some(s) => self.grants_of_roles(&s.role_ids),
             None => Ok(Grants::none()),
@@ -112,7 +112,7 @@ impl Keyward {
                 },
             )?;
             for app in page.items.iter().filter(|a| a.roles.contains(&role.name)) {
-                let Some(state) = live.app(&app.client_id, Io::Allowed)? else {
+                let Some(state) = with_io(live.app(&app.client_id, Io::Allowed))? else {
                     continue;
                 };
                 let others: Vec<RoleId> = state

@@ -68,6 +68,19 @@ pub enum Error {
     /// The credential is missing, malformed, expired, revoked or no longer valid.
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
+    /// Client authentication failed: unknown client, wrong secret, inactive app or
+    /// disabled environment — deliberately one answer for every cause.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The requested scope is malformed, not granted, or too long for one token.
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
+    /// Too many failed attempts for this client from this source, or from this source.
+    #[error("too many failed attempts; retry after {retry_after} s")]
+    Throttled {
+        /// Seconds until attempts are accepted again.
+        retry_after: u64,
+    },
     /// The credential is valid but not allowed this.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -77,9 +90,10 @@ pub enum Error {
     /// Too much work queued (e.g. hashing); try again shortly.
     #[error("overloaded")]
     Overloaded,
-    /// The answer needs storage or hashing and the caller asked for memory only.
-    #[error("needs blocking I/O")]
-    WouldBlock,
+    /// A system Keyward depends on (e.g. the customer's identity provider) failed or
+    /// did not answer in time.
+    #[error("upstream failure: {0}")]
+    Upstream(String),
     /// A bug or corrupt data; logged, shown as 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,5 +140,54 @@ impl From<HashError> for Error {
             HashError::Overloaded => Self::Overloaded,
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+/// Why a step that may answer from memory stopped: it needs I/O (storage or argon2)
+/// that the caller did not allow, or it failed. Internal to the crate: the public API
+/// offers `…_from_memory` (an `Option`) and blocking variants, never this signal.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// Needs storage or hashing; the caller asked for memory only.
+    Blocked,
+    /// Failed.
+    Failed(Error),
+}
+
+/// The result of such a step.
+pub(crate) type Step<T> = Result<T, Stop>;
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<HashError> for Stop {
+    fn from(e: HashError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// A step run with I/O allowed: it cannot be blocked (if it were, that is a bug).
+pub(crate) fn with_io<T>(step: Step<T>) -> Result<T, Error> {
+    step.map_err(|stop| match stop {
+        Stop::Failed(e) => e,
+        Stop::Blocked => Error::Internal("a step with I/O allowed asked for I/O".into()),
+    })
+}
+
+/// A step run from memory: `None` when it needs I/O.
+pub(crate) fn from_memory<T>(step: Step<T>) -> Option<Result<T, Error>> {
+    match step {
+        Ok(v) => Some(Ok(v)),
+        Err(Stop::Failed(e)) => Some(Err(e)),
+        Err(Stop::Blocked) => None,
     }
 }

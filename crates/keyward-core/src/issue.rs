@@ -23,12 +23,11 @@ use hmac::{Hmac, Mac};
 use keyward_domain::{AppId, AppStatus, ClientId, Environment, Grants, Permission, MAX_SCOPE_LEN};
 use keyward_store::AppState;
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::bounded::BoundedMap;
 use crate::clock::Io;
-use crate::error::Error;
+use crate::error::{from_memory, with_io, Error, Step, Stop};
 use crate::jwt::AccessTokenClaims;
 use crate::secret::{generate_token_id, ClientSecret};
 use crate::throttle::{Admission, FailureThrottle, Outcome};
@@ -36,15 +35,52 @@ use crate::Keyward;
 
 /// A client credentials grant request, already parsed from HTTP.
 pub struct TokenRequest {
-    /// The client ID from the Basic header.
-    pub client_id: String,
-    /// The secret from the Basic header.
-    pub client_secret: Zeroizing<String>,
+    /// How the client authenticates.
+    pub client: ClientCredentials,
     /// The `scope` parameter, if given.
     pub scope: Option<String>,
     /// Where the request came from: failed attempts are throttled per client ID *and*
     /// source, so an attacker who knows a client ID cannot lock out the real client.
     pub source: Option<std::net::IpAddr>,
+}
+
+/// How a client authenticates at an OAuth endpoint, parsed from HTTP. Each method of
+/// client authentication is a variant; [`Keyward::authenticate_client`] turns any of them
+/// into an [`AuthenticatedClient`] that grants, introspection and revocation share.
+pub enum ClientCredentials {
+    /// A client ID and secret (RFC 6749 §2.3.1).
+    Secret {
+        /// The client ID.
+        client_id: String,
+        /// The secret.
+        client_secret: Zeroizing<String>,
+        /// Where they came from.
+        method: SecretMethod,
+    },
+}
+
+/// Where a client ID and secret were sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretMethod {
+    /// `Authorization: Basic` (`client_secret_basic`).
+    Basic,
+    /// Form parameters `client_id` and `client_secret` (`client_secret_post`).
+    Post,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret {
+                client_id, method, ..
+            } => f
+                .debug_struct("Secret")
+                .field("client_id", client_id)
+                .field("client_secret", &"<hidden>")
+                .field("method", method)
+                .finish(),
+        }
+    }
 }
 
 /// A successful token response (its `Debug` never shows the token).
@@ -58,23 +94,6 @@ pub struct IssuedToken {
     pub scope: String,
 }
 
-/// Why a token was not issued (mapped to RFC 6749 §5.2 errors).
-#[derive(Debug)]
-pub enum IssueError {
-    /// Unknown client, wrong secret, inactive app or disabled environment (401).
-    InvalidClient,
-    /// The scope asks for something malformed or not granted (400).
-    InvalidScope(String),
-    /// Too many failed attempts for this client ID from this source, or from this
-    /// source altogether (429).
-    Throttled {
-        /// Seconds until attempts are accepted again.
-        retry_after: u64,
-    },
-    /// Anything else (storage down, overloaded, needs blocking).
-    Other(Error),
-}
-
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuedToken")
@@ -85,17 +104,19 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-impl From<Error> for IssueError {
-    fn from(e: Error) -> Self {
-        IssueError::Other(e)
-    }
-}
-
 type HmacSha256 = Hmac<Sha256>;
 
 /// Most clients whose verified secret (and reusable tokens) are remembered; beyond it
 /// the least recently used make room.
 const MAX_CACHED_CLIENTS: usize = 100_000;
+
+/// A verified secret's key: the client and the keyed hash of (stored hash, secret).
+type VerifiedSecret = (ClientId, [u8; 32]);
+
+/// How long a verified secret is trusted without argon2 (an hour): a secret leaked and
+/// then revoked by rotation stops working at once (its stored hash is gone), and even a
+/// process that missed every change re-verifies within the hour.
+pub const VERIFIED_SECRET_TTL_SECS: i64 = 3600;
 
 #[derive(Clone)]
 struct Reusable {
@@ -107,7 +128,9 @@ struct Reusable {
 /// The issuance caches.
 pub(crate) struct IssuerCaches {
     mac_key: [u8; 32],
-    verified: Mutex<BoundedMap<ClientId, [u8; 32]>>,
+    /// Secrets verified recently, by (client ID, keyed hash of stored hash and secret):
+    /// several secrets of one client (during a rotation) each have their own entry.
+    verified: Mutex<BoundedMap<VerifiedSecret, DateTime<Utc>>>,
     reuse: Mutex<BoundedMap<(AppId, String, bool), Reusable>>,
     pub(crate) throttle: FailureThrottle,
     usage: Mutex<HashMap<AppId, DateTime<Utc>>>,
@@ -140,22 +163,26 @@ impl IssuerCaches {
         mac.finalize().into_bytes().into()
     }
 
-    fn is_verified(&self, client_id: &ClientId, mac: &[u8; 32]) -> bool {
+    /// Whether this secret was verified for this client within the last
+    /// [`VERIFIED_SECRET_TTL_SECS`]. The lookup is by the keyed hash itself: it is
+    /// unpredictable without the process's key, so the map's key comparison leaks
+    /// nothing an attacker could use.
+    fn is_verified(&self, client_id: &ClientId, mac: &[u8; 32], now: DateTime<Utc>) -> bool {
         let verified = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         verified
-            .get(client_id)
-            .is_some_and(|known| bool::from(known.ct_eq(mac)))
+            .get(&(client_id.clone(), *mac))
+            .is_some_and(|at| (now - *at).num_seconds() < VERIFIED_SECRET_TTL_SECS)
     }
 
-    fn remember_verified(&self, client_id: &ClientId, mac: [u8; 32]) {
+    fn remember_verified(&self, client_id: &ClientId, mac: [u8; 32], now: DateTime<Utc>) {
         let mut verified = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        verified.insert(client_id.clone(), mac);
+        verified.insert((client_id.clone(), mac), now);
     }
 
     fn reusable(&self, key: &(AppId, String, bool), now: i64, lifetime: i64) -> Option<Reusable> {
@@ -217,19 +244,19 @@ impl IssuerCaches {
 }
 
 /// Parses and checks a requested scope against what the app holds.
-fn requested_scope(text: &str, grants: &Grants) -> Result<Vec<Permission>, IssueError> {
+fn requested_scope(text: &str, grants: &Grants) -> Result<Vec<Permission>, Error> {
     let mut wanted = Vec::new();
     for part in text.split(' ').filter(|p| !p.is_empty()) {
-        let p = Permission::parse(part).map_err(|e| IssueError::InvalidScope(e.message))?;
+        let p = Permission::parse(part).map_err(|e| Error::InvalidScope(e.message))?;
         if !grants.allows(&p) {
-            return Err(IssueError::InvalidScope(format!(
+            return Err(Error::InvalidScope(format!(
                 "`{p}` is not granted to this client"
             )));
         }
         wanted.push(p);
     }
     if wanted.is_empty() {
-        return Err(IssueError::InvalidScope("scope is empty".into()));
+        return Err(Error::InvalidScope("scope is empty".into()));
     }
     wanted.sort();
     wanted.dedup();
@@ -258,20 +285,26 @@ impl std::fmt::Debug for AuthenticatedClient {
 
 impl Keyward {
     /// The client credentials grant: [`Self::authenticate_client`], then
-    /// [`Self::grant_client_credentials`].
-    ///
-    /// With `Io::Forbidden` it answers only from memory (a warm client) and otherwise
-    /// returns `IssueError::Other(Error::WouldBlock)`; call again with `Io::Allowed`
-    /// on a blocking thread. Answer an [`IssueError::InvalidClient`] no sooner than
-    /// [`Self::refusal_delay`] after the request arrived.
-    pub fn issue_token(&self, request: &TokenRequest, io: Io) -> Result<IssuedToken, IssueError> {
-        let client = self.authenticate_client(
-            &request.client_id,
-            &request.client_secret,
-            request.source,
-            io,
-        )?;
-        self.grant_client_credentials(&client, request.scope.as_deref(), io)
+    /// [`Self::grant_client_credentials`]. May read storage or run argon2; on an async
+    /// worker, try [`Self::issue_token_from_memory`] first. Answer an
+    /// [`Error::InvalidClient`] no sooner than [`Self::refusal_delay`] after the request
+    /// arrived.
+    pub fn issue_token(&self, request: &TokenRequest) -> Result<IssuedToken, Error> {
+        with_io(self.issue_token_step(request, Io::Allowed))
+    }
+
+    /// [`Self::issue_token`] from memory only (a warm client): `None` when the answer
+    /// needs storage or argon2.
+    pub fn issue_token_from_memory(
+        &self,
+        request: &TokenRequest,
+    ) -> Option<Result<IssuedToken, Error>> {
+        from_memory(self.issue_token_step(request, Io::Forbidden))
+    }
+
+    fn issue_token_step(&self, request: &TokenRequest, io: Io) -> Step<IssuedToken> {
+        let client = self.authenticate_client_step(&request.client, request.source, io)?;
+        self.grant_step(&client, request.scope.as_deref(), io)
     }
 
     /// How long a refusal of a client should take at the least: the typical time of one
@@ -282,28 +315,52 @@ impl Keyward {
         self.hasher.typical_verification()
     }
 
-    /// Client authentication with a client ID and secret (`client_secret_basic`): the
-    /// app must exist, be active, live in an enabled environment, and the secret must
-    /// match its stored hash (argon2id, skipped for a client whose secret this process
-    /// verified before). Failed verifications are throttled per (client ID, source) and
-    /// per source.
+    /// Client authentication, whatever the method: the app must exist, be active and
+    /// live in an enabled environment, and its credential must check out. Failed
+    /// verifications are throttled per (client ID, source) and per source.
     pub fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<AuthenticatedClient, Error> {
+        with_io(self.authenticate_client_step(credentials, source, Io::Allowed))
+    }
+
+    fn authenticate_client_step(
+        &self,
+        credentials: &ClientCredentials,
+        source: Option<std::net::IpAddr>,
+        io: Io,
+    ) -> Step<AuthenticatedClient> {
+        match credentials {
+            ClientCredentials::Secret {
+                client_id,
+                client_secret,
+                method: SecretMethod::Basic | SecretMethod::Post,
+            } => self.authenticate_secret(client_id, client_secret, source, io),
+        }
+    }
+
+    /// A client ID and secret: the secret must match the app's stored hash (argon2id,
+    /// skipped for a secret this process verified within [`VERIFIED_SECRET_TTL_SECS`]).
+    fn authenticate_secret(
         &self,
         client_id: &str,
         client_secret: &str,
         source: Option<std::net::IpAddr>,
         io: Io,
-    ) -> Result<AuthenticatedClient, IssueError> {
+    ) -> Step<AuthenticatedClient> {
         // A malformed secret or client ID is refused without a lookup: the checksum lets
         // typos fail fast, and the answer says nothing about which client IDs exist.
-        let secret = ClientSecret::parse(client_secret).map_err(|_| IssueError::InvalidClient)?;
-        let client_id = ClientId::parse(client_id).map_err(|_| IssueError::InvalidClient)?;
+        let secret = ClientSecret::parse(client_secret).map_err(|_| Error::InvalidClient)?;
+        let client_id = ClientId::parse(client_id).map_err(|_| Error::InvalidClient)?;
         let (app, environment) = self.live_client(&client_id, io)?;
         let Some(stored_hash) = app.secret_hash.as_deref() else {
-            return Err(IssueError::InvalidClient);
+            return Err(Error::InvalidClient.into());
         };
         let mac = self.caches.mac(&client_id, stored_hash, secret.expose());
-        if self.caches.is_verified(&client_id, &mac) {
+        let now = self.clock.now();
+        if self.caches.is_verified(&client_id, &mac, now) {
             return Ok(AuthenticatedClient {
                 client_id,
                 app,
@@ -311,10 +368,9 @@ impl Keyward {
             });
         }
         if io == Io::Forbidden {
-            return Err(IssueError::Other(Error::WouldBlock));
+            return Err(Stop::Blocked);
         }
         let secret_bytes = secret.expose().as_bytes();
-        let now = self.clock.now();
         match self.caches.throttle.admit(&client_id, source, now) {
             Admission::Reserved(reservation) => {
                 let verified = self.hasher.verify(secret_bytes, stored_hash);
@@ -323,8 +379,8 @@ impl Keyward {
                     _ => Outcome::NotFailed,
                 };
                 self.caches.throttle.settle(reservation, outcome);
-                if !verified.map_err(Error::from)? {
-                    return Err(IssueError::InvalidClient);
+                if !verified? {
+                    return Err(Error::InvalidClient.into());
                 }
             }
             Admission::Throttled { retry_after, probe } => {
@@ -340,14 +396,14 @@ impl Keyward {
                     Some(Ok(true)) => {}
                     Some(Ok(false)) => {
                         self.caches.throttle.record_probe_failure(source);
-                        return Err(IssueError::Throttled { retry_after });
+                        return Err(Error::Throttled { retry_after }.into());
                     }
-                    Some(Err(e)) => return Err(Error::from(e).into()),
-                    None => return Err(IssueError::Throttled { retry_after }),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err(Error::Throttled { retry_after }.into()),
                 }
             }
         }
-        self.caches.remember_verified(&client_id, mac);
+        self.caches.remember_verified(&client_id, mac, now);
         // The verification may have waited for a hashing slot: answer with the state
         // as it is now, so an app deactivated meanwhile gets no token.
         let (app, environment) = self.live_client(&client_id, io)?;
@@ -361,20 +417,16 @@ impl Keyward {
     /// The live state of a client that may authenticate: an existing, active app in an
     /// enabled environment (anything else is `InvalidClient`, decided before any
     /// verification so that every such refusal costs the same).
-    fn live_client(
-        &self,
-        client_id: &ClientId,
-        io: Io,
-    ) -> Result<(Arc<AppState>, Arc<Environment>), IssueError> {
+    fn live_client(&self, client_id: &ClientId, io: Io) -> Step<(Arc<AppState>, Arc<Environment>)> {
         let live = self.validator.live();
         let app = live
             .app(client_id, io)?
             .filter(|a| !a.deleted && a.status == AppStatus::Active)
-            .ok_or(IssueError::InvalidClient)?;
+            .ok_or(Error::InvalidClient)?;
         let environment = live
             .environment(app.environment_id, io)?
             .filter(|e| e.enabled)
-            .ok_or(IssueError::InvalidClient)?;
+            .ok_or(Error::InvalidClient)?;
         Ok((app, environment))
     }
 
@@ -384,8 +436,16 @@ impl Keyward {
         &self,
         client: &AuthenticatedClient,
         scope: Option<&str>,
+    ) -> Result<IssuedToken, Error> {
+        with_io(self.grant_step(client, scope, Io::Allowed))
+    }
+
+    fn grant_step(
+        &self,
+        client: &AuthenticatedClient,
+        scope: Option<&str>,
         io: Io,
-    ) -> Result<IssuedToken, IssueError> {
+    ) -> Step<IssuedToken> {
         let now = self.clock.now();
         let (app, env) = (&client.app, &client.environment);
         let (grants, _global) = self.validator.live().grants_of(&app.role_ids, io)?;
@@ -406,9 +466,10 @@ impl Keyward {
         // Role writes keep every app's scope within bounds; this guards the token
         // length should the bound ever be crossed (e.g. data from an older version).
         if scope.len() > MAX_SCOPE_LEN {
-            return Err(IssueError::InvalidScope(format!(
+            return Err(Error::InvalidScope(format!(
                 "this client's permissions are longer than one token may carry ({MAX_SCOPE_LEN} bytes): request a narrower scope"
-            )));
+            ))
+            .into());
         }
         let lifetime = self.config.token_lifetime_secs;
         let now_s = now.timestamp();
@@ -473,15 +534,15 @@ mod tests {
         assert_eq!(ok, vec![perm("orders:read"), perm("users:read")]);
         assert!(matches!(
             requested_scope("users:write", &grants),
-            Err(IssueError::InvalidScope(_))
+            Err(Error::InvalidScope(_))
         ));
         assert!(matches!(
             requested_scope("Orders:read", &grants),
-            Err(IssueError::InvalidScope(_))
+            Err(Error::InvalidScope(_))
         ));
         assert!(matches!(
             requested_scope(" ", &grants),
-            Err(IssueError::InvalidScope(_))
+            Err(Error::InvalidScope(_))
         ));
     }
 
@@ -491,12 +552,15 @@ mod tests {
 
         use super::super::*;
         use crate::testkit::TestCore;
-        use crate::{CoreConfig, Io, Principal};
+        use crate::{CoreConfig, Principal};
 
         fn request(client_id: &str, secret: &str, scope: Option<&str>) -> TokenRequest {
             TokenRequest {
-                client_id: client_id.to_owned(),
-                client_secret: Zeroizing::new(secret.to_owned()),
+                client: ClientCredentials::Secret {
+                    client_id: client_id.to_owned(),
+                    client_secret: Zeroizing::new(secret.to_owned()),
+                    method: SecretMethod::Basic,
+                },
                 scope: scope.map(str::to_owned),
                 source: "10.0.0.1".parse().ok(),
             }
@@ -516,15 +580,13 @@ mod tests {
                 ..CoreConfig::default()
             });
             let (id, secret) = t.app("bot", &["orders:read"]);
-            let first = t
-                .core
-                .issue_token(&request(&id, &secret, None), Io::Allowed)
-                .unwrap();
+            let first = t.core.issue_token(&request(&id, &secret, None)).unwrap();
             assert_eq!(first.scope, "orders:read");
             t.clock.advance(Duration::seconds(49));
             let again = t
                 .core
-                .issue_token(&request(&id, &secret, None), Io::Forbidden)
+                .issue_token_from_memory(&request(&id, &secret, None))
+                .expect("from memory")
                 .unwrap();
             assert_eq!(
                 again.access_token, first.access_token,
@@ -534,7 +596,8 @@ mod tests {
             t.clock.advance(Duration::seconds(1));
             let fresh = t
                 .core
-                .issue_token(&request(&id, &secret, None), Io::Forbidden)
+                .issue_token_from_memory(&request(&id, &secret, None))
+                .expect("from memory")
                 .unwrap();
             assert_ne!(
                 fresh.access_token, first.access_token,
@@ -544,7 +607,8 @@ mod tests {
             // Another scope is another token.
             let scoped = t
                 .core
-                .issue_token(&request(&id, &secret, Some("orders:read")), Io::Forbidden)
+                .issue_token_from_memory(&request(&id, &secret, Some("orders:read")))
+                .expect("from memory")
                 .unwrap();
             assert_ne!(scoped.access_token, fresh.access_token);
         }
@@ -559,47 +623,68 @@ mod tests {
             let (id, secret) = t.app("bot", &["orders:read"]);
             for _ in 0..2 {
                 assert!(matches!(
-                    t.core
-                        .issue_token(&request(&id, &wrong_secret(), None), Io::Allowed),
-                    Err(IssueError::InvalidClient)
+                    t.core.issue_token(&request(&id, &wrong_secret(), None)),
+                    Err(Error::InvalidClient)
                 ));
             }
             // Throttled: a wrong secret on the second's probe is 429, not another 401.
             assert!(matches!(
-                t.core
-                    .issue_token(&request(&id, &wrong_secret(), None), Io::Allowed),
-                Err(IssueError::Throttled { retry_after: 60 })
+                t.core.issue_token(&request(&id, &wrong_secret(), None)),
+                Err(Error::Throttled { retry_after: 60 })
             ));
             // The probe of this second is spent: even the right secret waits.
             assert!(matches!(
-                t.core
-                    .issue_token(&request(&id, &secret, None), Io::Allowed),
-                Err(IssueError::Throttled { .. })
+                t.core.issue_token(&request(&id, &secret, None)),
+                Err(Error::Throttled { .. })
             ));
             t.clock.advance(Duration::seconds(1));
-            assert!(t
-                .core
-                .issue_token(&request(&id, &secret, None), Io::Allowed)
-                .is_ok());
+            assert!(t.core.issue_token(&request(&id, &secret, None)).is_ok());
             // Once verified, the client is warm and never throttled.
             assert!(t
                 .core
-                .issue_token(&request(&id, &secret, None), Io::Forbidden)
-                .is_ok());
+                .issue_token_from_memory(&request(&id, &secret, None))
+                .is_some_and(|r| r.is_ok()));
             // Another source was never throttled.
             let mut elsewhere = request(&id, &wrong_secret(), None);
             elsewhere.source = "10.0.0.2".parse().ok();
             assert!(matches!(
-                t.core.issue_token(&elsewhere, Io::Allowed),
-                Err(IssueError::InvalidClient)
+                t.core.issue_token(&elsewhere),
+                Err(Error::InvalidClient)
             ));
             // After the window, failures count afresh.
             t.clock.advance(Duration::seconds(60));
             assert!(matches!(
-                t.core
-                    .issue_token(&request(&id, &wrong_secret(), None), Io::Allowed),
-                Err(IssueError::InvalidClient)
+                t.core.issue_token(&request(&id, &wrong_secret(), None)),
+                Err(Error::InvalidClient)
             ));
+        }
+
+        #[test]
+        fn a_verified_secret_is_trusted_for_an_hour_then_verified_again() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            assert!(t.core.issue_token(&request(&id, &secret, None)).is_ok());
+            t.clock
+                .advance(Duration::seconds(VERIFIED_SECRET_TTL_SECS - 1));
+            assert!(
+                t.core
+                    .issue_token_from_memory(&request(&id, &secret, None))
+                    .is_some(),
+                "still trusted from memory"
+            );
+            t.clock.advance(Duration::seconds(1));
+            assert!(
+                t.core
+                    .issue_token_from_memory(&request(&id, &secret, None))
+                    .is_none(),
+                "an hour on, argon2 runs again"
+            );
+            assert!(t.core.issue_token(&request(&id, &secret, None)).is_ok());
+            // A wrong secret never rides on the right one's entry.
+            assert!(t
+                .core
+                .issue_token_from_memory(&request(&id, &wrong_secret(), None))
+                .is_none());
         }
 
         #[test]
@@ -615,24 +700,20 @@ mod tests {
             for _ in 0..3 {
                 // The correct secret of an inactive app: refused like any other.
                 assert!(matches!(
-                    t.core
-                        .issue_token(&request(&id, &secret, None), Io::Allowed),
-                    Err(IssueError::InvalidClient)
+                    t.core.issue_token(&request(&id, &secret, None)),
+                    Err(Error::InvalidClient)
                 ));
                 assert!(matches!(
                     t.core
-                        .issue_token(&request("NoSuchClient123", &secret, None), Io::Allowed),
-                    Err(IssueError::InvalidClient)
+                        .issue_token(&request("NoSuchClient123", &secret, None)),
+                    Err(Error::InvalidClient)
                 ));
             }
             // None of that ran argon2, so none of it counted as a failure.
             t.core
                 .set_app_status(&Principal::system(), "default", &id, AppStatus::Active)
                 .unwrap();
-            assert!(t
-                .core
-                .issue_token(&request(&id, &secret, None), Io::Allowed)
-                .is_ok());
+            assert!(t.core.issue_token(&request(&id, &secret, None)).is_ok());
             assert!(t.core.refusal_delay() > std::time::Duration::ZERO);
         }
     }

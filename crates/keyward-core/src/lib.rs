@@ -47,7 +47,7 @@ pub use clock::{Clock, Io, SystemClock};
 pub use environments::EnvironmentView;
 pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
-pub use issue::{AuthenticatedClient, IssueError, IssuedToken, TokenRequest};
+pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
 pub use keyward_domain as domain;
 pub use keyward_store as store;
 pub use random::{OsRandomness, Randomness};

@@ -15,7 +15,7 @@ use keyward_store::{AppState, ChangeSubject, LiveSource};
 
 use crate::bounded::BoundedMap;
 use crate::clock::Io;
-use crate::error::Error;
+use crate::error::{Error, Step, Stop};
 
 /// Most entries per map; beyond it the least recently used entries make room.
 const MAX_ENTRIES: usize = 100_000;
@@ -98,7 +98,7 @@ impl LiveState {
         pick_mut: impl Fn(&mut Maps) -> &mut BoundedMap<K, Arc<V>>,
         missing: impl Fn(&mut Maps) -> MissingMap<'_, K>,
         load: impl FnOnce() -> Result<Option<V>, Error>,
-    ) -> Result<Option<Arc<V>>, Error>
+    ) -> Step<Option<Arc<V>>>
     where
         K: std::hash::Hash + Eq + Clone,
     {
@@ -116,7 +116,7 @@ impl LiveState {
             }
         }
         if io == Io::Forbidden {
-            return Err(Error::WouldBlock);
+            return Err(Stop::Blocked);
         }
         let epoch = self.epoch.load(Ordering::Acquire);
         let loaded = load()?;
@@ -144,7 +144,7 @@ impl LiveState {
     }
 
     /// The live state of an app (deleted apps answer with their tombstone).
-    pub fn app(&self, client_id: &ClientId, io: Io) -> Result<Option<Arc<AppState>>, Error> {
+    pub(crate) fn app(&self, client_id: &ClientId, io: Io) -> Step<Option<Arc<AppState>>> {
         self.cached(
             io,
             client_id,
@@ -156,11 +156,7 @@ impl LiveState {
     }
 
     /// The live state of an environment.
-    pub fn environment(
-        &self,
-        id: EnvironmentId,
-        io: Io,
-    ) -> Result<Option<Arc<Environment>>, Error> {
+    pub(crate) fn environment(&self, id: EnvironmentId, io: Io) -> Step<Option<Arc<Environment>>> {
         self.cached(
             io,
             &id,
@@ -172,7 +168,7 @@ impl LiveState {
     }
 
     /// The live state of a role.
-    pub fn role(&self, id: RoleId, io: Io) -> Result<Option<Arc<Role>>, Error> {
+    pub(crate) fn role(&self, id: RoleId, io: Io) -> Step<Option<Arc<Role>>> {
         self.cached(
             io,
             &id,
@@ -184,11 +180,11 @@ impl LiveState {
     }
 
     /// The admin holding the personal credential with this digest.
-    pub fn admin_by_credential(
+    pub(crate) fn admin_by_credential(
         &self,
         digest: &[u8; 32],
         io: Io,
-    ) -> Result<Option<Arc<AdminUser>>, Error> {
+    ) -> Step<Option<Arc<AdminUser>>> {
         self.cached(
             io,
             digest,
@@ -200,7 +196,7 @@ impl LiveState {
     }
 
     /// The union of the grants of these roles (a role deleted meanwhile grants nothing).
-    pub fn grants_of(&self, role_ids: &[RoleId], io: Io) -> Result<(Grants, bool), Error> {
+    pub(crate) fn grants_of(&self, role_ids: &[RoleId], io: Io) -> Step<(Grants, bool)> {
         let mut grants = Grants::none();
         let mut global = false;
         for id in role_ids {
@@ -283,7 +279,7 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use keyward_domain::{EnvironmentName, EnvironmentSlug};
-    use keyward_store::{DieselStore, NewEnvironment, Store, StoreOptions};
+    use keyward_store::{DieselStore, EnvironmentStore, NewEnvironment, StoreOptions};
 
     fn store() -> (tempfile::TempDir, Arc<DieselStore>) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -329,7 +325,7 @@ mod tests {
         assert_eq!(applied, vec![ChangeSubject::Unknown]);
         assert!(matches!(
             live.environment(env, Io::Forbidden),
-            Err(Error::WouldBlock)
+            Err(Stop::Blocked)
         ));
     }
 
@@ -343,7 +339,7 @@ mod tests {
         live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
             live.environment(env, Io::Forbidden),
-            Err(Error::WouldBlock)
+            Err(Stop::Blocked)
         ));
     }
 }

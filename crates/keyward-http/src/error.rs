@@ -14,6 +14,111 @@ use serde_json::json;
 
 use crate::body::BodyError;
 
+/// How a core error is answered on every HTTP surface, whatever the body format: the
+/// one exhaustive match over core errors (no wildcard arm, so a new variant does not
+/// compile until it is classified). The OAuth bodies, `/oauth2/status` and `/healthz`
+/// render from it; the problem JSON of the management API adds a problem type per
+/// variant in [`ApiError`]'s `From<Error>`, whose statuses a test holds to these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// The request's input is wrong (400/422).
+    Invalid,
+    /// The addressed resource does not exist (404).
+    NotFound,
+    /// The request conflicts with the resource's state (409).
+    Conflict,
+    /// No valid credential (401).
+    Unauthenticated,
+    /// Client authentication failed at an OAuth endpoint (401).
+    InvalidClient,
+    /// The requested scope is not acceptable (400).
+    InvalidScope,
+    /// Too many failed attempts; retry after this many seconds (429).
+    Throttled(u64),
+    /// Authenticated but not allowed (403).
+    Forbidden,
+    /// Storage or hashing cannot serve now; retry shortly (503).
+    Unavailable,
+    /// A system Keyward depends on failed (502).
+    Upstream,
+    /// A bug or corrupt data (500).
+    Internal,
+}
+
+impl Class {
+    /// A short machine-readable name of the class (`/healthz` shows it).
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Class::Invalid => "invalid",
+            Class::NotFound => "not-found",
+            Class::Conflict => "conflict",
+            Class::Unauthenticated => "unauthenticated",
+            Class::InvalidClient => "invalid-client",
+            Class::InvalidScope => "invalid-scope",
+            Class::Throttled(_) => "throttled",
+            Class::Forbidden => "forbidden",
+            Class::Unavailable => "storage-unavailable",
+            Class::Upstream => "upstream-unavailable",
+            Class::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status of this class.
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            Class::Invalid | Class::InvalidScope => StatusCode::BAD_REQUEST,
+            Class::NotFound => StatusCode::NOT_FOUND,
+            Class::Conflict => StatusCode::CONFLICT,
+            Class::Unauthenticated | Class::InvalidClient => StatusCode::UNAUTHORIZED,
+            Class::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Class::Forbidden => StatusCode::FORBIDDEN,
+            Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Class::Upstream => StatusCode::BAD_GATEWAY,
+            Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Classifies a core error (see [`Class`]).
+pub(crate) fn classify(e: &Error) -> Class {
+    match e {
+        Error::Invalid(_) => Class::Invalid,
+        Error::NotFound(_) => Class::NotFound,
+        Error::NameTaken(_)
+        | Error::QuotaReached(_)
+        | Error::AppIsActive
+        | Error::RoleInUse(_)
+        | Error::BuiltinRole
+        | Error::LastSuperAdmin
+        | Error::NotSuperAdmin => Class::Conflict,
+        Error::Escalation(_) | Error::Forbidden(_) => Class::Forbidden,
+        Error::Unauthenticated(_) => Class::Unauthenticated,
+        Error::InvalidClient => Class::InvalidClient,
+        Error::InvalidScope(_) => Class::InvalidScope,
+        Error::Throttled { retry_after } => Class::Throttled(*retry_after),
+        Error::Unavailable(_) | Error::Overloaded => Class::Unavailable,
+        Error::Upstream(_) => Class::Upstream,
+        Error::Internal(_) => Class::Internal,
+    }
+}
+
+/// Logs what an operator must see (storage trouble, upstream failures, bugs); client
+/// mistakes are not logged as errors.
+pub(crate) fn log_if_serious(surface: &str, e: &Error) {
+    match classify(e) {
+        Class::Unavailable | Class::Upstream => log::warn!("{surface}: {e}"),
+        Class::Internal => log::error!("{surface}: {e}"),
+        Class::Invalid
+        | Class::NotFound
+        | Class::Conflict
+        | Class::Unauthenticated
+        | Class::InvalidClient
+        | Class::InvalidScope
+        | Class::Throttled(_)
+        | Class::Forbidden => {}
+    }
+}
+
 /// The prefix of every problem `type` (a stable URN per kind of problem).
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:keyward:problem:";
 
@@ -29,7 +134,7 @@ struct Problem {
     title: &'static str,
     detail: String,
     field_errors: Vec<(String, String)>,
-    retry_after: bool,
+    retry_after: Option<u64>,
     extra: Option<(&'static str, serde_json::Value)>,
     challenge: Challenge,
     close: bool,
@@ -103,7 +208,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             field_errors: vec![],
-            retry_after: false,
+            retry_after: None,
             extra: None,
             challenge,
             close: false,
@@ -216,8 +321,8 @@ impl ResponseError for ApiError {
         if p.close {
             res.force_close();
         }
-        if p.retry_after {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        if let Some(secs) = p.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         res.body(body.to_string())
     }
@@ -279,6 +384,34 @@ impl From<Error> for ApiError {
                 format!("missing, invalid or revoked credential ({why})"),
             ),
             Error::Forbidden(_) => ApiError::new(S::FORBIDDEN, "forbidden", "Forbidden", detail),
+            Error::InvalidClient => ApiError::new(
+                S::UNAUTHORIZED,
+                "unauthenticated",
+                "Unauthenticated",
+                "client authentication failed",
+            ),
+            Error::InvalidScope(why) => {
+                ApiError::new(S::BAD_REQUEST, "invalid-scope", "Invalid scope", why)
+            }
+            Error::Throttled { retry_after } => {
+                let mut e = ApiError::new(
+                    S::TOO_MANY_REQUESTS,
+                    "throttled",
+                    "Too many failed attempts",
+                    detail,
+                );
+                e.0.retry_after = Some(retry_after);
+                e
+            }
+            Error::Upstream(m) => {
+                log::warn!("upstream failure: {m}");
+                ApiError::new(
+                    S::BAD_GATEWAY,
+                    "upstream-unavailable",
+                    "Upstream unavailable",
+                    "a system Keyward depends on did not answer; try again shortly",
+                )
+            }
             Error::Unavailable(m) => {
                 log::warn!("storage unavailable: {m}");
                 let mut e = ApiError::new(
@@ -287,7 +420,7 @@ impl From<Error> for ApiError {
                     "Storage unavailable",
                     "storage is unavailable; try again shortly",
                 );
-                e.0.retry_after = true;
+                e.0.retry_after = Some(1);
                 e
             }
             Error::Overloaded => {
@@ -297,10 +430,10 @@ impl From<Error> for ApiError {
                     "Overloaded",
                     "too much work queued; try again shortly",
                 );
-                e.0.retry_after = true;
+                e.0.retry_after = Some(1);
                 e
             }
-            Error::WouldBlock | Error::Internal(_) => {
+            Error::Internal(_) => {
                 log::error!("internal error: {detail}");
                 ApiError::new(
                     S::INTERNAL_SERVER_ERROR,
@@ -416,33 +549,47 @@ impl OAuthError {
         }
     }
 
-    /// Maps a core error met while issuing.
+    /// Maps a core error met at an OAuth endpoint, through [`classify`] (every
+    /// variant has an RFC 6749 §5.2 answer).
     pub fn from_core(e: Error) -> Self {
-        match e {
-            Error::Unavailable(m) => {
-                log::warn!("storage unavailable: {m}");
-                Self {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    code: "temporarily_unavailable",
-                    description: "storage is unavailable; try again shortly".into(),
-                    retry_after: Some(1),
-                }
+        log_if_serious("oauth endpoint", &e);
+        let class = classify(&e);
+        let (code, description, retry_after) = match (class, e) {
+            (Class::InvalidClient, _) | (Class::Unauthenticated, _) => {
+                return Self::invalid_client();
             }
-            Error::Overloaded => Self {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "temporarily_unavailable",
-                description: "too much work queued; try again shortly".into(),
-                retry_after: Some(1),
-            },
-            other => {
-                log::error!("token endpoint: {other}");
-                Self {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    code: "server_error",
-                    description: "an internal error occurred".into(),
-                    retry_after: None,
-                }
-            }
+            (Class::Throttled(secs), _) => return Self::throttled(secs),
+            (_, Error::InvalidScope(why)) => ("invalid_scope", why, None),
+            (Class::Invalid, e) => ("invalid_request", e.to_string(), None),
+            (Class::Forbidden, e) => ("unauthorized_client", e.to_string(), None),
+            (Class::Unavailable, Error::Overloaded) => (
+                "temporarily_unavailable",
+                "too much work queued; try again shortly".to_owned(),
+                Some(1),
+            ),
+            (Class::Unavailable, _) => (
+                "temporarily_unavailable",
+                "storage is unavailable; try again shortly".to_owned(),
+                Some(1),
+            ),
+            (Class::Upstream, _) => (
+                "temporarily_unavailable",
+                "a system Keyward depends on did not answer; try again shortly".to_owned(),
+                Some(1),
+            ),
+            (Class::InvalidScope, e) => ("invalid_scope", e.to_string(), None),
+            // Management outcomes never arise at an OAuth endpoint: a bug if they do.
+            (Class::NotFound | Class::Conflict | Class::Internal, _) => (
+                "server_error",
+                "an internal error occurred".to_owned(),
+                None,
+            ),
+        };
+        Self {
+            status: class.status(),
+            code,
+            description,
+            retry_after,
         }
     }
 }
@@ -472,5 +619,104 @@ impl ResponseError for OAuthError {
             res.force_close();
         }
         res.json(json!({"error": self.code, "error_description": self.description}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::Resource;
+    use keyward_domain::ValidationError;
+
+    use super::*;
+
+    /// One value of every core error variant. The match makes a new variant fail to
+    /// compile here until it is added to the list.
+    fn every_error() -> Vec<Error> {
+        let all = vec![
+            Error::Invalid(vec![ValidationError::new("name", "bad")]),
+            Error::NotFound(Resource::ClientApp),
+            Error::NameTaken(Resource::Role),
+            Error::QuotaReached(20),
+            Error::AppIsActive,
+            Error::RoleInUse(2),
+            Error::BuiltinRole,
+            Error::LastSuperAdmin,
+            Error::NotSuperAdmin,
+            Error::Escalation("roles:manage".into()),
+            Error::Unauthenticated("token expired"),
+            Error::InvalidClient,
+            Error::InvalidScope("`x:y` is not granted".into()),
+            Error::Throttled { retry_after: 42 },
+            Error::Forbidden("requires `a:b`".into()),
+            Error::Unavailable("locked".into()),
+            Error::Overloaded,
+            Error::Upstream("idp timed out".into()),
+            Error::Internal("bug".into()),
+        ];
+        for e in &all {
+            match e {
+                Error::Invalid(_)
+                | Error::NotFound(_)
+                | Error::NameTaken(_)
+                | Error::QuotaReached(_)
+                | Error::AppIsActive
+                | Error::RoleInUse(_)
+                | Error::BuiltinRole
+                | Error::LastSuperAdmin
+                | Error::NotSuperAdmin
+                | Error::Escalation(_)
+                | Error::Unauthenticated(_)
+                | Error::InvalidClient
+                | Error::InvalidScope(_)
+                | Error::Throttled { .. }
+                | Error::Forbidden(_)
+                | Error::Unavailable(_)
+                | Error::Overloaded
+                | Error::Upstream(_)
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn problem_statuses_agree_with_the_classifier() {
+        for e in every_error() {
+            let class = classify(&e);
+            let label = e.to_string();
+            let problem = ApiError::from(e);
+            let expected = match class {
+                // Field errors are 422 on the management API (RFC 9457 problem with
+                // `errors`), 400 `invalid_request` on the OAuth endpoints.
+                Class::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                other => other.status(),
+            };
+            assert_eq!(problem.status_code(), expected, "{label}");
+        }
+    }
+
+    #[test]
+    fn every_error_has_an_oauth_answer_and_retry_after_where_it_should() {
+        for e in every_error() {
+            let class = classify(&e);
+            let label = e.to_string();
+            let answer = OAuthError::from_core(e);
+            assert_eq!(answer.status_code(), class.status(), "{label}");
+            let res = answer.error_response();
+            let retry = res
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap().to_owned());
+            match class {
+                Class::Throttled(secs) => assert_eq!(retry, Some(secs.to_string()), "{label}"),
+                Class::Unavailable | Class::Upstream => {
+                    assert_eq!(retry.as_deref(), Some("1"), "{label}")
+                }
+                _ => assert_eq!(retry, None, "{label}"),
+            }
+            if class.status() == StatusCode::UNAUTHORIZED {
+                assert_eq!(answer.code, "invalid_client", "{label}");
+            }
+        }
     }
 }

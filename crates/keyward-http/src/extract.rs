@@ -11,7 +11,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use keyward_core::domain::{EnvironmentSlug, Permission};
-use keyward_core::{Error, Io, Principal, Target, Validator};
+use keyward_core::{Error, Principal, Target, Validator};
 
 use crate::error::ApiError;
 
@@ -103,14 +103,14 @@ pub async fn authenticate(
     validator: &Arc<Validator>,
     credential: String,
 ) -> Result<Principal, Error> {
-    match validator.authenticate(&credential, Io::Forbidden) {
-        Err(Error::WouldBlock) => {
+    match validator.authenticate_from_memory(&credential) {
+        Some(answer) => answer,
+        None => {
             let validator = Arc::clone(validator);
-            web::block(move || validator.authenticate(&credential, Io::Allowed))
+            web::block(move || validator.authenticate(&credential))
                 .await
                 .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?
         }
-        other => other,
     }
 }
 

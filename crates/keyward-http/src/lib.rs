@@ -28,11 +28,19 @@ pub use extract::{
 /// `GET /healthz`: 200 when storage answers, 503 when it does not.
 async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
     let core = core.into_inner();
-    match web::block(move || core.health()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ok"})),
-        _ => HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "1"))
-            .json(json!({"status": "unavailable"})),
+    let answer = web::block(move || core.health())
+        .await
+        .unwrap_or_else(|e| Err(keyward_core::Error::Internal(format!("blocking pool: {e}"))));
+    match answer {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Err(e) => {
+            // Whatever the class, a failed health check means "do not send traffic
+            // here": 503, and the class says what to look at.
+            error::log_if_serious("health check", &e);
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "1"))
+                .json(json!({"status": "unavailable", "reason": error::classify(&e).reason()}))
+        }
     }
 }
 

@@ -7,12 +7,14 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
-use keyward_core::{Error, Io, IssueError, IssuedToken, Keyward, TokenRequest, Validator};
+use keyward_core::{
+    ClientCredentials, Error, IssuedToken, Keyward, SecretMethod, TokenRequest, Validator,
+};
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::body::{query_pairs, read_limited};
-use crate::error::OAuthError;
+use crate::error::{classify, log_if_serious, Class, OAuthError};
 use crate::extract::{authenticate, bearer, presents_bearer};
 
 /// Largest token request body (a token request is a few hundred bytes).
@@ -145,8 +147,11 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, O
         .ok_or_else(OAuthError::invalid_client)?;
     let scope = param("scope").map(str::to_owned);
     Ok(TokenRequest {
-        client_id,
-        client_secret,
+        client: ClientCredentials::Secret {
+            client_id,
+            client_secret,
+            method: SecretMethod::Basic,
+        },
         scope,
         source: req.peer_addr().map(|a| a.ip()),
     })
@@ -164,15 +169,6 @@ fn token_response(t: IssuedToken) -> HttpResponse {
         }))
 }
 
-fn map_issue_error(e: IssueError) -> OAuthError {
-    match e {
-        IssueError::InvalidClient => OAuthError::invalid_client(),
-        IssueError::InvalidScope(why) => OAuthError::invalid_scope(why),
-        IssueError::Throttled { retry_after } => OAuthError::throttled(retry_after),
-        IssueError::Other(e) => OAuthError::from_core(e),
-    }
-}
-
 /// `POST /oauth2/token`.
 pub async fn token(
     req: HttpRequest,
@@ -186,28 +182,28 @@ pub async fn token(
     let started = std::time::Instant::now();
     // Warm clients are served from memory on this worker; the rest (a storage read or
     // an argon2 verification) go to a blocking thread.
-    let issued = match core.issue_token(&request, Io::Forbidden) {
-        Err(IssueError::Other(Error::WouldBlock)) => {
+    let issued = match core.issue_token_from_memory(&request) {
+        Some(answer) => answer,
+        None => {
             let core: Arc<Keyward> = core.clone().into_inner();
-            web::block(move || core.issue_token(&request, Io::Allowed))
+            web::block(move || core.issue_token(&request))
                 .await
                 .map_err(|e| {
                     OAuthError::from_core(Error::Internal(format!("blocking pool: {e}")))
                 })?
         }
-        other => other,
     };
     match issued {
         Ok(t) => Ok(token_response(t)),
-        Err(IssueError::InvalidClient) => {
+        Err(Error::InvalidClient) => {
             // Every refusal takes as long as a secret verification, whether one ran
             // (wrong secret) or not (unknown client ID, inactive app): timing tells
             // nothing. The wait holds no thread and no hashing slot.
             let wait = core.refusal_delay().saturating_sub(started.elapsed());
             actix_web::rt::time::sleep(wait).await;
-            Err(map_issue_error(IssueError::InvalidClient))
+            Err(OAuthError::invalid_client())
         }
-        Err(e) => Err(map_issue_error(e)),
+        Err(e) => Err(OAuthError::from_core(e)),
     }
 }
 
@@ -225,26 +221,40 @@ pub async fn status(req: HttpRequest, validator: web::Data<Validator>) -> HttpRe
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({"active": true})),
-        Err(Error::Unavailable(_)) | Err(Error::Overloaded) => HttpResponse::ServiceUnavailable()
-            .insert_header((header::RETRY_AFTER, "1"))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({"active": false, "error": "temporarily_unavailable"})),
-        Err(Error::Unauthenticated(_)) => HttpResponse::Unauthorized()
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                if presented {
-                    "Bearer realm=\"keyward\", error=\"invalid_token\""
-                } else {
-                    "Bearer realm=\"keyward\""
-                },
-            ))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({"active": false})),
-        Err(other) => {
-            log::error!("status endpoint: {other}");
-            HttpResponse::InternalServerError()
-                .json(json!({"active": false, "error": "server_error"}))
+        Err(e) => status_refusal(&e, presented),
+    }
+}
+
+/// The `/oauth2/status` answer for a failure, through the one classifier.
+fn status_refusal(e: &Error, presented: bool) -> HttpResponse {
+    log_if_serious("status endpoint", e);
+    match classify(e) {
+        Class::Unavailable | Class::Upstream | Class::Throttled(_) => {
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "1"))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"active": false, "error": "temporarily_unavailable"}))
         }
+        Class::Unauthenticated | Class::InvalidClient | Class::Forbidden => {
+            HttpResponse::Unauthorized()
+                .insert_header((
+                    header::WWW_AUTHENTICATE,
+                    if presented {
+                        "Bearer realm=\"keyward\", error=\"invalid_token\""
+                    } else {
+                        "Bearer realm=\"keyward\""
+                    },
+                ))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"active": false}))
+        }
+        Class::Invalid
+        | Class::InvalidScope
+        | Class::NotFound
+        | Class::Conflict
+        | Class::Internal => HttpResponse::InternalServerError()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"active": false, "error": "server_error"})),
     }
 }
 
