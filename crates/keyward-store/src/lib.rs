@@ -1,11 +1,64 @@
-//! What Keyward's core needs from storage — the [`Store`] trait — and, behind the
-//! `sqlite` feature, [`DieselStore`], its diesel implementation with embedded migrations.
+//! What Keyward's core needs from storage — one trait per aggregate, and [`Store`], their
+//! union — and, behind the `sqlite` feature, [`DieselStore`], the diesel implementation
+//! with embedded migrations.
 //!
-//! Architecture invariant: nothing above this crate sees diesel. The trait speaks in
-//! domain types; every method that changes state is one transaction that also appends
-//! a [`Change`] to the change feed, so caches in this and other processes can follow.
-//! Invariants under concurrency (unique names, the app quota, delete-only-when-inactive)
-//! are enforced by the database inside that transaction, not by check-then-write.
+//! # Traits
+//!
+//! - [`LiveSource`]: the read side a credential check needs (app state, environments,
+//!   roles, admin credentials, signing keys, the change feed). An embedded validator
+//!   runs on this alone.
+//! - [`EnvironmentStore`], [`RoleStore`], [`AppStore`], [`AdminStore`],
+//!   [`SigningKeyStore`], [`ChangeFeed`]: the management side, one per aggregate.
+//! - [`Store`]: all of them; implemented for every type that implements each, so
+//!   `Arc<dyn Store>` serves the core and upcasts to `Arc<dyn LiveSource>`.
+//!
+//! Nothing above this crate sees diesel: the traits speak in domain types.
+//!
+//! # The change feed
+//!
+//! Every write method is one transaction. A write that changes what a credential check
+//! or a cache could see appends a [`Change`] in that same transaction, so caches in this
+//! and other processes can follow: creating an environment, role, app or admin;
+//! renaming, enabling or disabling an environment (one change whenever a field was
+//! given, even if it already had that value); replacing a role's permissions or an
+//! app's roles; deleting a role (plus one change per app it was unbound from), an app or
+//! an admin; replacing an admin's credential; adding a signing key; and changing an
+//! app's status.
+//!
+//! Three writes deliberately append nothing: [`AppStore::record_app_usage`]
+//! (`last_used_at` is not live state, and a change per usage batch would make every
+//! follower reload apps that did not change), [`ChangeFeed::prune_changes`] (it removes
+//! feed rows, it does not change state), and [`AppStore::set_app_status`] to the status
+//! the app already has (a no-op). A write refused by a rule appends nothing either: its
+//! transaction rolls back.
+//!
+//! Sequence numbers come from SQLite's `AUTOINCREMENT` and are dense and in commit order
+//! only because SQLite has one writer at a time; readers of the feed rely on that today
+//! (a PostgreSQL sequence would not give it: that backend must return changes only up
+//! to a horizon below which every committed row is visible).
+//!
+//! # Invariants under concurrency
+//!
+//! The database holds them, inside the writing transaction, and none of them relies on
+//! writers being serialised (SQLite's `BEGIN IMMEDIATE` does serialise them, but a
+//! PostgreSQL backend at READ COMMITTED would not):
+//!
+//! - Unique names: unique indexes — role and app names per environment and usernames
+//!   case-insensitively (`lower(…)`; a deleted app frees its name), environment slugs,
+//!   and client IDs for ever (tombstones keep theirs).
+//! - The app quota: a conditional `UPDATE environments SET client_app_count =
+//!   client_app_count + 1 WHERE client_app_count < limit` as the first statement of the
+//!   inserting transaction, its row count deciding; a `CHECK (client_app_count >= 0)`
+//!   backstop.
+//! - Every other rule is a conditional write whose row count decides, never a read
+//!   followed by an unconditional write: deleting an app only `WHERE status =
+//!   'INACTIVE'`; changing an app's status or roles only while it is not deleted;
+//!   deleting a role only while nothing is bound to it (unless forced, when the bindings
+//!   removed are the ones reported); deleting a Super Admin only while another exists.
+//!   A rule that spans several rows (bindings of a role, the set of Super Admins) first
+//!   claims the row(s) every conflicting writer must also claim, with a no-op
+//!   conditional `UPDATE`, so the decision is taken after every conflicting write has
+//!   committed. The implementing methods in `src/sql/` document each.
 
 mod records;
 #[cfg(feature = "sqlite")]
@@ -18,7 +71,8 @@ pub use sql::{DieselStore, StoreOptions};
 use chrono::{DateTime, Utc};
 use keyward_domain::{
     AdminId, AdminUser, AppId, AppStatus, ClientApp, ClientId, Cursor, Environment, EnvironmentId,
-    EnvironmentSlug, Page, PageLimit, Role, RoleId, RoleName, SortOrder, Username,
+    EnvironmentSlug, Page, PageLimit, Permission, Quota, Role, RoleId, RoleName, SortOrder,
+    Username,
 };
 use thiserror::Error;
 
@@ -80,9 +134,8 @@ pub trait LiveSource: Send + Sync {
     fn ping(&self) -> StoreResult<()>;
 }
 
-/// Everything Keyward's core needs from storage.
-pub trait Store: LiveSource {
-    // ----- environments -----
+/// Environments: create (with their built-in roles), look up, list, update.
+pub trait EnvironmentStore: Send + Sync {
     /// Creates an environment with its built-in roles.
     fn create_environment(
         &self,
@@ -105,8 +158,10 @@ pub trait Store: LiveSource {
         change: &EnvironmentChange,
         now: DateTime<Utc>,
     ) -> StoreResult<Environment>;
+}
 
-    // ----- roles -----
+/// Roles of an environment: create, look up, list, replace permissions, delete.
+pub trait RoleStore: Send + Sync {
     /// Creates a custom role.
     fn create_role(&self, new: &NewRole, now: DateTime<Utc>) -> StoreResult<Role>;
     /// A role by name (exact) in an environment.
@@ -121,30 +176,28 @@ pub trait Store: LiveSource {
         limit: PageLimit,
         cursor: Option<Cursor>,
     ) -> StoreResult<Page<Role>>;
-    /// Replaces a custom role's permissions.
+    /// Replaces a custom role's permissions (`NotFound` for a built-in or missing role).
     fn replace_role_permissions(
         &self,
         id: RoleId,
-        permissions: &[keyward_domain::Permission],
+        permissions: &[Permission],
         now: DateTime<Utc>,
     ) -> StoreResult<Role>;
-    /// Deletes a custom role; with `force`, unbinds it from its apps first.
-    /// Returns the client IDs of the apps it was unbound from.
+    /// Deletes a custom role (`NotFound` for a built-in or missing one). Without `force`,
+    /// `RoleInUse` while any app is bound to it; with `force`, unbinds it from its apps
+    /// in the same transaction. Returns the client IDs of the apps it was unbound from.
     fn delete_role(
         &self,
         id: RoleId,
         force: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ClientId>>;
+}
 
-    // ----- client apps -----
+/// Client apps: create inside the quota, look up, list, roles, status, delete, usage.
+pub trait AppStore: Send + Sync {
     /// Creates an app with its secret hash and roles, inside the quota, in one transaction.
-    fn create_app(
-        &self,
-        new: &NewApp,
-        quota: keyward_domain::Quota,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClientApp>;
+    fn create_app(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp>;
     /// An app (not deleted) by client ID within an environment.
     fn app_in_environment(
         &self,
@@ -153,14 +206,16 @@ pub trait Store: LiveSource {
     ) -> StoreResult<Option<ClientApp>>;
     /// Apps of an environment (deleted ones excluded), optionally filtered.
     fn list_apps(&self, env: EnvironmentId, query: &AppQuery) -> StoreResult<Page<ClientApp>>;
-    /// Replaces an app's roles.
+    /// Replaces an app's roles (`NotFound` once it is deleted, `UnknownRole` when a role
+    /// was deleted meanwhile).
     fn replace_app_roles(
         &self,
         app: AppId,
         roles: &[RoleId],
         now: DateTime<Utc>,
     ) -> StoreResult<ClientApp>;
-    /// Sets an app's status (idempotent).
+    /// Sets an app's status (idempotent: setting the status it has appends no change;
+    /// `NotFound` once it is deleted).
     fn set_app_status(
         &self,
         app: AppId,
@@ -170,10 +225,13 @@ pub trait Store: LiveSource {
     /// Deletes an inactive app for good: its secret hash and role bindings go, a
     /// tombstone keeps its client ID from ever being reused. `AppIsActive` otherwise.
     fn delete_app(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Writes a batch of `last_used_at` values (never moving one backwards).
+    /// Writes a batch of `last_used_at` values (never moving one backwards). Appends no
+    /// change: usage is not live state.
     fn record_app_usage(&self, usage: &[(AppId, DateTime<Utc>)]) -> StoreResult<()>;
+}
 
-    // ----- admins -----
+/// Admin users and their personal credentials.
+pub trait AdminStore: Send + Sync {
     /// Creates an admin user.
     fn create_admin(&self, new: &NewAdmin, now: DateTime<Utc>) -> StoreResult<AdminUser>;
     /// An admin by username (case-insensitive).
@@ -186,7 +244,7 @@ pub trait Store: LiveSource {
         cursor: Option<Cursor>,
     ) -> StoreResult<Page<AdminUser>>;
     /// Deletes an admin (and so their personal credential); `LastSuperAdmin` when it is
-    /// the only Super Admin (checked inside the deleting transaction).
+    /// the only Super Admin (decided by the deleting statement itself).
     fn delete_admin(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()>;
     /// Replaces an admin's personal credential digest: the old credential stops at once.
     fn replace_admin_credential(
@@ -197,12 +255,36 @@ pub trait Store: LiveSource {
     ) -> StoreResult<AdminUser>;
     /// Whether any admin exists (false only on a fresh database).
     fn any_admin(&self) -> StoreResult<bool>;
+}
 
-    // ----- signing keys -----
+/// Writing signing keys (reading them is [`LiveSource::signing_keys`]).
+pub trait SigningKeyStore: Send + Sync {
     /// Stores a new signing key.
     fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
 
-    // ----- change feed -----
-    /// Drops change-feed entries older than `before`.
+/// Maintaining the change feed (reading it is [`LiveSource::changes_since`]).
+pub trait ChangeFeed: Send + Sync {
+    /// Drops change-feed entries older than `before`, always keeping the newest one so
+    /// the sequence never restarts below a reader's position. Appends no change.
     fn prune_changes(&self, before: DateTime<Utc>) -> StoreResult<usize>;
+}
+
+/// Everything Keyward's core needs from storage: the union of the per-aggregate traits,
+/// implemented for every type that implements them all.
+pub trait Store:
+    LiveSource + EnvironmentStore + RoleStore + AppStore + AdminStore + SigningKeyStore + ChangeFeed
+{
+}
+
+impl<T> Store for T where
+    T: LiveSource
+        + EnvironmentStore
+        + RoleStore
+        + AppStore
+        + AdminStore
+        + SigningKeyStore
+        + ChangeFeed
+        + ?Sized
+{
 }

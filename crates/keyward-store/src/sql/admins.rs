@@ -1,4 +1,4 @@
-//! Admin users and their personal credentials, signing keys, and the change feed.
+//! Admin users and their personal credentials.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -6,14 +6,12 @@ use keyward_domain::{
     AdminId, AdminUser, BuiltinRole, Cursor, Page, PageLimit, SortOrder, Username,
 };
 
-use super::environments::paginate;
-use super::models::{decode_subject, hex, AdminRow, SigningKeyRow};
-use super::schema::{admin_users, changes, signing_keys};
-use super::{
-    from_db_time, keyset_page, lower, map_err, name_taken_or, record_change, to_db_time, Db,
-    DieselStore,
-};
-use crate::{Change, ChangeSubject, NewAdmin, SigningKeyRecord, StoreError, StoreResult};
+use super::feed::record_change;
+use super::models::{hex, AdminRow};
+use super::page::paginate;
+use super::schema::admin_users;
+use super::{keyset_page, lower, map_err, name_taken_or, to_db_time, Db, DieselStore};
+use crate::{AdminStore, ChangeSubject, NewAdmin, StoreError, StoreResult};
 
 fn load_admin(conn: &mut Db, id: i64) -> StoreResult<AdminUser> {
     admin_users::table
@@ -24,12 +22,24 @@ fn load_admin(conn: &mut Db, id: i64) -> StoreResult<AdminUser> {
         .into_domain()
 }
 
-impl DieselStore {
-    pub(crate) fn create_admin_impl(
-        &self,
-        new: &NewAdmin,
-        now: DateTime<Utc>,
-    ) -> StoreResult<AdminUser> {
+/// The admin holding the personal credential with this digest
+/// ([`LiveSource::admin_by_credential`](crate::LiveSource::admin_by_credential)).
+pub(super) fn admin_by_credential(
+    conn: &mut Db,
+    digest: &[u8; 32],
+) -> StoreResult<Option<AdminUser>> {
+    admin_users::table
+        .filter(admin_users::credential_digest.eq(hex(digest)))
+        .select(AdminRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(map_err)?
+        .map(AdminRow::into_domain)
+        .transpose()
+}
+
+impl AdminStore for DieselStore {
+    fn create_admin(&self, new: &NewAdmin, now: DateTime<Utc>) -> StoreResult<AdminUser> {
         self.write(|conn| {
             let id: i64 = diesel::insert_into(admin_users::table)
                 .values((
@@ -49,10 +59,7 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn admin_by_username_impl(
-        &self,
-        username: &Username,
-    ) -> StoreResult<Option<AdminUser>> {
+    fn admin_by_username(&self, username: &Username) -> StoreResult<Option<AdminUser>> {
         self.read(|conn| {
             admin_users::table
                 .filter(lower(admin_users::username).eq(username.as_str().to_lowercase()))
@@ -64,22 +71,7 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn admin_by_credential_impl(
-        &self,
-        digest: &[u8; 32],
-    ) -> StoreResult<Option<AdminUser>> {
-        self.read(|conn| {
-            admin_users::table
-                .filter(admin_users::credential_digest.eq(hex(digest)))
-                .select(AdminRow::as_select())
-                .first(conn)
-                .optional()
-        })?
-        .map(AdminRow::into_domain)
-        .transpose()
-    }
-
-    pub(crate) fn list_admins_impl(
+    fn list_admins(
         &self,
         order: SortOrder,
         limit: PageLimit,
@@ -93,33 +85,54 @@ impl DieselStore {
         paginate(rows, limit, |r| (r.created_at, r.id), AdminRow::into_domain)
     }
 
-    pub(crate) fn delete_admin_impl(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()> {
+    /// The "last Super Admin" rule as a claim and a conditional delete.
+    ///
+    /// 1. Claim every Super Admin row with a no-op `UPDATE … SET role = role WHERE role =
+    ///    'super_admin'`. Its row count is the number of Super Admins, and the rows stay
+    ///    claimed until this transaction ends: any other transaction deleting an admin
+    ///    makes the same claim first, so it waits for this one and then counts what this
+    ///    one left (PostgreSQL at READ COMMITTED re-reads a row it waited for and skips
+    ///    it if deleted; SQLite has one writer at a time).
+    /// 2. Delete: with more than one Super Admin, `WHERE id = ?`; otherwise `WHERE id = ?
+    ///    AND role <> 'super_admin'`. No row deleted: `LastSuperAdmin` if the admin
+    ///    exists, `NotFound` if not.
+    ///
+    /// Why not a conditional delete alone (`… AND (SELECT count(*) …) > 1`)? At READ
+    /// COMMITTED two deletes of the last two Super Admins touch different rows, each
+    /// subquery still counts the other, and both commit: none is left. A counter row
+    /// (as for the app quota) would also hold, but needs a schema change; the claim
+    /// needs none, and an admin created meanwhile only makes the count low (a refusal,
+    /// never a wrong delete).
+    fn delete_admin(&self, id: AdminId, now: DateTime<Utc>) -> StoreResult<()> {
+        let super_admin = BuiltinRole::SuperAdmin.key();
         self.write(|conn| {
-            let role: String = admin_users::table
-                .find(id.0)
-                .select(admin_users::role)
-                .first(conn)
-                .map_err(map_err)?;
-            if role == BuiltinRole::SuperAdmin.key() {
-                // Counted inside the write transaction: two concurrent deletes of the
-                // last two Super Admins cannot both pass.
-                let super_admins: i64 = admin_users::table
-                    .filter(admin_users::role.eq(BuiltinRole::SuperAdmin.key()))
-                    .count()
+            let super_admins =
+                diesel::update(admin_users::table.filter(admin_users::role.eq(super_admin)))
+                    .set(admin_users::role.eq(admin_users::role))
+                    .execute(conn)
+                    .map_err(map_err)?;
+            let target = admin_users::table.find(id.0);
+            let deleted = if super_admins > 1 {
+                diesel::delete(target).execute(conn)
+            } else {
+                diesel::delete(target.filter(admin_users::role.ne(super_admin))).execute(conn)
+            }
+            .map_err(map_err)?;
+            if deleted == 0 {
+                let exists: bool = diesel::select(diesel::dsl::exists(target))
                     .get_result(conn)
                     .map_err(map_err)?;
-                if super_admins <= 1 {
-                    return Err(StoreError::LastSuperAdmin);
-                }
+                return Err(if exists {
+                    StoreError::LastSuperAdmin
+                } else {
+                    StoreError::NotFound
+                });
             }
-            diesel::delete(admin_users::table.find(id.0))
-                .execute(conn)
-                .map_err(map_err)?;
             record_change(conn, &ChangeSubject::Admin(id), now)
         })
     }
 
-    pub(crate) fn replace_admin_credential_impl(
+    fn replace_admin_credential(
         &self,
         id: AdminId,
         digest: &[u8; 32],
@@ -141,101 +154,12 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn any_admin_impl(&self) -> StoreResult<bool> {
+    fn any_admin(&self) -> StoreResult<bool> {
         self.read(|conn| {
             diesel::select(diesel::dsl::exists(
                 admin_users::table.select(admin_users::id),
             ))
             .get_result(conn)
         })
-    }
-
-    pub(crate) fn signing_keys_impl(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = self.read(|conn| {
-            signing_keys::table
-                .filter(signing_keys::retired_at.is_null())
-                .order((signing_keys::created_at.asc(), signing_keys::id.asc()))
-                .select(SigningKeyRow::as_select())
-                .load(conn)
-        })?;
-        Ok(rows.into_iter().map(SigningKeyRecord::from).collect())
-    }
-
-    pub(crate) fn insert_signing_key_impl(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-        self.write(|conn| {
-            diesel::insert_into(signing_keys::table)
-                .values((
-                    signing_keys::kid.eq(&key.kid),
-                    signing_keys::algorithm.eq(&key.algorithm),
-                    signing_keys::public_jwk.eq(&key.public_jwk),
-                    signing_keys::private_jwe.eq(&key.private_jwe),
-                    signing_keys::created_at.eq(to_db_time(key.created_at)),
-                ))
-                .execute(conn)
-                .map_err(map_err)?;
-            record_change(conn, &ChangeSubject::SigningKeys, key.created_at)
-        })
-    }
-
-    pub(crate) fn changes_since_impl(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
-        let rows: Vec<(i64, String, String, chrono::NaiveDateTime)> = self.read(|conn| {
-            changes::table
-                .filter(changes::seq.gt(after))
-                .order(changes::seq.asc())
-                .limit(limit)
-                .select((
-                    changes::seq,
-                    changes::subject_kind,
-                    changes::subject,
-                    changes::at,
-                ))
-                .load(conn)
-        })?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, kind, subject, at)| Change {
-                seq,
-                subject: decode_subject(&kind, &subject),
-                at: from_db_time(at),
-            })
-            .collect())
-    }
-
-    pub(crate) fn latest_change_impl(&self) -> StoreResult<i64> {
-        self.read(|conn| {
-            changes::table
-                .select(diesel::dsl::max(changes::seq))
-                .first::<Option<i64>>(conn)
-        })
-        .map(|m| m.unwrap_or(0))
-    }
-
-    pub(crate) fn prune_changes_impl(&self, before: DateTime<Utc>) -> StoreResult<usize> {
-        self.write(|conn| {
-            // Keep the newest entry so the sequence never restarts below a reader's position.
-            let newest: Option<i64> = changes::table
-                .select(diesel::dsl::max(changes::seq))
-                .first(conn)
-                .map_err(map_err)?;
-            diesel::delete(
-                changes::table
-                    .filter(changes::at.lt(to_db_time(before)))
-                    .filter(changes::seq.lt(newest.unwrap_or(0))),
-            )
-            .execute(conn)
-            .map_err(map_err)
-        })
-    }
-
-    pub(crate) fn ping_impl(&self) -> StoreResult<()> {
-        // `SELECT 1` would not touch the database file; reading a table does.
-        self.read(|conn| {
-            changes::table
-                .select(changes::seq)
-                .order(changes::seq.desc())
-                .first::<i64>(conn)
-                .optional()
-        })
-        .map(|_| ())
     }
 }

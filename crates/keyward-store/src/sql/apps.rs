@@ -10,14 +10,15 @@ use keyward_domain::{
     AppId, AppStatus, ClientApp, ClientId, EnvironmentId, Page, Quota, RoleId, SortOrder,
 };
 
-use super::environments::paginate;
+use super::feed::record_change;
 use super::models::AppRow;
+use super::page::paginate;
+use super::roles::claim_roles;
 use super::schema::{client_app_roles, client_apps, environments, roles};
 use super::{
-    contains_pattern, keyset_page, lower, map_err, name_taken_or, record_change, to_db_time, Db,
-    DieselStore,
+    contains_pattern, keyset_page, lower, map_err, name_taken_or, to_db_time, Db, DieselStore,
 };
-use crate::{AppQuery, AppState, ChangeSubject, NewApp, StoreError, StoreResult};
+use crate::{AppQuery, AppState, AppStore, ChangeSubject, NewApp, StoreError, StoreResult};
 
 /// Role names per app id, for a set of apps.
 fn role_names(conn: &mut Db, app_ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
@@ -45,6 +46,21 @@ fn load_app(conn: &mut Db, id: i64) -> StoreResult<ClientApp> {
     row.into_domain(names.remove(&id).unwrap_or_default())
 }
 
+/// Claims every role about to be bound ([`claim_roles`]): a role deleted meanwhile
+/// answers `UnknownRole` here, and a role delete that comes later sees the bindings this
+/// transaction adds. Claimed before any binding is removed or added, so a transaction
+/// never holds a binding row while waiting for a role (no lock cycle with `delete_role`).
+fn claim_bound_roles(conn: &mut Db, roles: &[RoleId]) -> StoreResult<()> {
+    let mut ids: Vec<i64> = roles.iter().map(|r| r.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if claim_roles(conn, &ids)? < ids.len() {
+        return Err(StoreError::UnknownRole("(deleted meanwhile)".into()));
+    }
+    Ok(())
+}
+
+/// Binds `roles` to `app`; the caller has claimed them with [`claim_bound_roles`].
 fn bind_roles(conn: &mut Db, app: i64, roles: &[RoleId]) -> StoreResult<()> {
     for role in roles {
         diesel::insert_into(client_app_roles::table)
@@ -57,7 +73,7 @@ fn bind_roles(conn: &mut Db, app: i64, roles: &[RoleId]) -> StoreResult<()> {
                 DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                     StoreError::Corrupt("duplicate role binding".into())
                 }
-                // The role was deleted between its lookup and this transaction.
+                // Backstop: the claim above already answered for a deleted role.
                 DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                     StoreError::UnknownRole("(deleted meanwhile)".into())
                 }
@@ -67,23 +83,38 @@ fn bind_roles(conn: &mut Db, app: i64, roles: &[RoleId]) -> StoreResult<()> {
     Ok(())
 }
 
-fn client_id_of(conn: &mut Db, app: AppId) -> StoreResult<ClientId> {
-    let text: String = client_apps::table
-        .find(app.0)
-        .filter(client_apps::deleted_at.is_null())
-        .select(client_apps::client_id)
-        .first(conn)
-        .map_err(map_err)?;
-    ClientId::parse(&text).map_err(|e| StoreError::Corrupt(format!("client id: {e}")))
+fn parse_client_id(text: &str) -> StoreResult<ClientId> {
+    ClientId::parse(text).map_err(|e| StoreError::Corrupt(format!("client id: {e}")))
 }
 
-impl DieselStore {
-    pub(crate) fn create_app_impl(
-        &self,
-        new: &NewApp,
-        quota: Quota,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ClientApp> {
+/// The app with this client ID, tombstones included
+/// ([`LiveSource::app_state`](crate::LiveSource::app_state)).
+pub(super) fn app_state(conn: &mut Db, client_id: &ClientId) -> StoreResult<Option<AppState>> {
+    let row = client_apps::table
+        .filter(client_apps::client_id.eq(client_id.as_str()))
+        .select(AppRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(map_err)?;
+    let Some(row) = row else { return Ok(None) };
+    let role_ids: Vec<i64> = client_app_roles::table
+        .filter(client_app_roles::app_id.eq(row.id))
+        .select(client_app_roles::role_id)
+        .load(conn)
+        .map_err(map_err)?;
+    Ok(Some(AppState {
+        id: AppId(row.id),
+        client_id: row.client_id()?,
+        environment_id: EnvironmentId(row.environment_id),
+        status: row.status()?,
+        deleted: row.deleted_at.is_some(),
+        secret_hash: row.secret_hash,
+        role_ids: role_ids.into_iter().map(RoleId).collect(),
+    }))
+}
+
+impl AppStore for DieselStore {
+    fn create_app(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp> {
         self.write(|conn| {
             // First statement of the transaction: take a quota slot or learn there is none.
             let took = diesel::update(
@@ -118,13 +149,14 @@ impl DieselStore {
                 .returning(client_apps::id)
                 .get_result(conn)
                 .map_err(name_taken_or)?;
+            claim_bound_roles(conn, &new.role_ids)?;
             bind_roles(conn, id, &new.role_ids)?;
             record_change(conn, &ChangeSubject::App(new.client_id.clone()), now)?;
             load_app(conn, id)
         })
     }
 
-    pub(crate) fn app_in_environment_impl(
+    fn app_in_environment(
         &self,
         env: EnvironmentId,
         client_id: &ClientId,
@@ -149,36 +181,7 @@ impl DieselStore {
         }
     }
 
-    pub(crate) fn app_state_impl(&self, client_id: &ClientId) -> StoreResult<Option<AppState>> {
-        let mut conn = self.conn()?;
-        let row = client_apps::table
-            .filter(client_apps::client_id.eq(client_id.as_str()))
-            .select(AppRow::as_select())
-            .first(&mut conn)
-            .optional()
-            .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let role_ids: Vec<i64> = client_app_roles::table
-            .filter(client_app_roles::app_id.eq(row.id))
-            .select(client_app_roles::role_id)
-            .load(&mut conn)
-            .map_err(map_err)?;
-        Ok(Some(AppState {
-            id: AppId(row.id),
-            client_id: row.client_id()?,
-            environment_id: EnvironmentId(row.environment_id),
-            status: row.status()?,
-            deleted: row.deleted_at.is_some(),
-            secret_hash: row.secret_hash,
-            role_ids: role_ids.into_iter().map(RoleId).collect(),
-        }))
-    }
-
-    pub(crate) fn list_apps_impl(
-        &self,
-        env: EnvironmentId,
-        query: &AppQuery,
-    ) -> StoreResult<Page<ClientApp>> {
+    fn list_apps(&self, env: EnvironmentId, query: &AppQuery) -> StoreResult<Page<ClientApp>> {
         use client_apps::dsl as a;
         let mut conn = self.conn()?;
         let mut q = a::client_apps
@@ -218,14 +221,29 @@ impl DieselStore {
         )
     }
 
-    pub(crate) fn replace_app_roles_impl(
+    /// The app is claimed first: a no-op conditional `UPDATE … WHERE id = ? AND
+    /// deleted_at IS NULL` (no row: `NotFound`). A concurrent delete writes the same row,
+    /// so bindings are never written to an app deleted meanwhile. The new roles are
+    /// claimed before the old bindings go (`claim_bound_roles`).
+    fn replace_app_roles(
         &self,
         app: AppId,
         roles: &[RoleId],
         now: DateTime<Utc>,
     ) -> StoreResult<ClientApp> {
         self.write(|conn| {
-            let client_id = client_id_of(conn, app)?;
+            let client_id: Option<String> = diesel::update(
+                client_apps::table
+                    .find(app.0)
+                    .filter(client_apps::deleted_at.is_null()),
+            )
+            .set(client_apps::status.eq(client_apps::status))
+            .returning(client_apps::client_id)
+            .get_result(conn)
+            .optional()
+            .map_err(map_err)?;
+            let client_id = parse_client_id(&client_id.ok_or(StoreError::NotFound)?)?;
+            claim_bound_roles(conn, roles)?;
             diesel::delete(client_app_roles::table.filter(client_app_roles::app_id.eq(app.0)))
                 .execute(conn)
                 .map_err(map_err)?;
@@ -235,66 +253,86 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn set_app_status_impl(
+    /// One conditional `UPDATE … WHERE id = ? AND deleted_at IS NULL AND status <> ?`:
+    /// a row changed appends the change; none means the app already had that status, or
+    /// is missing or deleted (then reading it back answers `NotFound`).
+    fn set_app_status(
         &self,
         app: AppId,
         status: AppStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<ClientApp> {
         self.write(|conn| {
-            let client_id = client_id_of(conn, app)?;
-            let changed = diesel::update(
+            let changed: Option<String> = diesel::update(
                 client_apps::table
                     .find(app.0)
                     .filter(client_apps::deleted_at.is_null())
                     .filter(client_apps::status.ne(status.as_str())),
             )
             .set(client_apps::status.eq(status.as_str()))
-            .execute(conn)
+            .returning(client_apps::client_id)
+            .get_result(conn)
+            .optional()
             .map_err(map_err)?;
-            if changed > 0 {
-                record_change(conn, &ChangeSubject::App(client_id), now)?;
+            if let Some(client_id) = changed {
+                record_change(conn, &ChangeSubject::App(parse_client_id(&client_id)?), now)?;
             }
             load_app(conn, app.0)
         })
     }
 
-    pub(crate) fn delete_app_impl(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<()> {
+    /// One conditional `UPDATE … SET deleted_at = ?, secret_hash = NULL WHERE id = ? AND
+    /// deleted_at IS NULL AND status = 'INACTIVE'` turns the app into a tombstone; only
+    /// then do its bindings and its quota slot go. No row: `AppIsActive` if the app is
+    /// still there, `NotFound` if not. A concurrent activation is the same row's
+    /// conditional `UPDATE … AND deleted_at IS NULL`: whichever commits second finds
+    /// its condition false (PostgreSQL at READ COMMITTED re-checks it on the row the
+    /// first one wrote).
+    fn delete_app(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
-            let row = client_apps::table
-                .find(app.0)
-                .filter(client_apps::deleted_at.is_null())
-                .select(AppRow::as_select())
-                .first(conn)
+            let tombstone: Option<(i64, String)> = diesel::update(
+                client_apps::table
+                    .find(app.0)
+                    .filter(client_apps::deleted_at.is_null())
+                    .filter(client_apps::status.eq(AppStatus::Inactive.as_str())),
+            )
+            .set((
+                client_apps::secret_hash.eq(None::<String>),
+                client_apps::deleted_at.eq(Some(to_db_time(now))),
+            ))
+            .returning((client_apps::environment_id, client_apps::client_id))
+            .get_result(conn)
+            .optional()
+            .map_err(map_err)?;
+            let Some((environment_id, client_id)) = tombstone else {
+                let live: bool = diesel::select(diesel::dsl::exists(
+                    client_apps::table
+                        .find(app.0)
+                        .filter(client_apps::deleted_at.is_null()),
+                ))
+                .get_result(conn)
                 .map_err(map_err)?;
-            // The status is re-read inside the write transaction: a concurrent activate
-            // either committed before (then this refuses) or waits for this to finish.
-            if row.status()? != AppStatus::Inactive {
-                return Err(StoreError::AppIsActive);
-            }
+                return Err(if live {
+                    StoreError::AppIsActive
+                } else {
+                    StoreError::NotFound
+                });
+            };
             diesel::delete(client_app_roles::table.filter(client_app_roles::app_id.eq(app.0)))
                 .execute(conn)
                 .map_err(map_err)?;
-            diesel::update(client_apps::table.find(app.0))
-                .set((
-                    client_apps::secret_hash.eq(None::<String>),
-                    client_apps::deleted_at.eq(Some(to_db_time(now))),
-                ))
-                .execute(conn)
-                .map_err(map_err)?;
-            diesel::update(environments::table.find(row.environment_id))
+            diesel::update(environments::table.find(environment_id))
                 .set(environments::client_app_count.eq(environments::client_app_count - 1))
                 .execute(conn)
                 .map_err(map_err)?;
-            record_change(conn, &ChangeSubject::App(row.client_id()?), now)?;
+            record_change(conn, &ChangeSubject::App(parse_client_id(&client_id)?), now)?;
             Ok(())
         })
     }
 
-    pub(crate) fn record_app_usage_impl(
-        &self,
-        usage: &[(AppId, DateTime<Utc>)],
-    ) -> StoreResult<()> {
+    fn record_app_usage(&self, usage: &[(AppId, DateTime<Utc>)]) -> StoreResult<()> {
+        // No change row: `last_used_at` is not live state, and a change per used app
+        // would make every follower reload apps whose live state did not change.
         if usage.is_empty() {
             return Ok(());
         }

@@ -6,39 +6,14 @@ use keyward_domain::{
     BuiltinRole, Cursor, Environment, EnvironmentId, EnvironmentSlug, Page, PageLimit, SortOrder,
 };
 
+use super::feed::record_change;
 use super::models::EnvironmentRow;
+use super::page::paginate;
 use super::schema::{environments, roles};
-use super::{keyset_page, map_err, name_taken_or, record_change, to_db_time, Db, DieselStore};
-use crate::{ChangeSubject, EnvironmentChange, NewEnvironment, StoreResult};
+use super::{keyset_page, map_err, name_taken_or, to_db_time, Db, DieselStore};
+use crate::{ChangeSubject, EnvironmentChange, EnvironmentStore, NewEnvironment, StoreResult};
 
-/// Cuts a page fetched with `limit + 1` rows and computes the next cursor.
-pub(super) fn paginate<R, T>(
-    mut rows: Vec<R>,
-    limit: PageLimit,
-    key: impl Fn(&R) -> (chrono::NaiveDateTime, i64),
-    convert: impl FnMut(R) -> StoreResult<T>,
-) -> StoreResult<Page<T>> {
-    let limit = usize::from(limit.get());
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| {
-            let (at, id) = key(r);
-            Cursor {
-                created_at: super::from_db_time(at),
-                id,
-            }
-        })
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(convert)
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Page { items, next_cursor })
-}
-
-pub(super) fn load_environment(conn: &mut Db, id: EnvironmentId) -> StoreResult<Environment> {
+fn load_environment(conn: &mut Db, id: EnvironmentId) -> StoreResult<Environment> {
     environments::table
         .find(id.0)
         .select(EnvironmentRow::as_select())
@@ -47,7 +22,7 @@ pub(super) fn load_environment(conn: &mut Db, id: EnvironmentId) -> StoreResult<
         .into_domain()
 }
 
-pub(super) fn insert_builtin_roles(conn: &mut Db, env: i64, now: DateTime<Utc>) -> StoreResult<()> {
+fn insert_builtin_roles(conn: &mut Db, env: i64, now: DateTime<Utc>) -> StoreResult<()> {
     for role in BuiltinRole::ALL {
         diesel::insert_into(roles::table)
             .values((
@@ -63,8 +38,23 @@ pub(super) fn insert_builtin_roles(conn: &mut Db, env: i64, now: DateTime<Utc>) 
     Ok(())
 }
 
-impl DieselStore {
-    pub(crate) fn create_environment_impl(
+/// An environment by id ([`LiveSource::environment_by_id`](crate::LiveSource)).
+pub(super) fn environment_by_id(
+    conn: &mut Db,
+    id: EnvironmentId,
+) -> StoreResult<Option<Environment>> {
+    environments::table
+        .find(id.0)
+        .select(EnvironmentRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(map_err)?
+        .map(EnvironmentRow::into_domain)
+        .transpose()
+}
+
+impl EnvironmentStore for DieselStore {
+    fn create_environment(
         &self,
         new: &NewEnvironment,
         now: DateTime<Utc>,
@@ -87,10 +77,7 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn environment_by_slug_impl(
-        &self,
-        slug: &EnvironmentSlug,
-    ) -> StoreResult<Option<Environment>> {
+    fn environment_by_slug(&self, slug: &EnvironmentSlug) -> StoreResult<Option<Environment>> {
         self.read(|conn| {
             environments::table
                 .filter(environments::slug.eq(slug.as_str()))
@@ -102,22 +89,7 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn environment_by_id_impl(
-        &self,
-        id: EnvironmentId,
-    ) -> StoreResult<Option<Environment>> {
-        self.read(|conn| {
-            environments::table
-                .find(id.0)
-                .select(EnvironmentRow::as_select())
-                .first(conn)
-                .optional()
-        })?
-        .map(EnvironmentRow::into_domain)
-        .transpose()
-    }
-
-    pub(crate) fn list_environments_impl(
+    fn list_environments(
         &self,
         order: SortOrder,
         limit: PageLimit,
@@ -138,13 +110,15 @@ impl DieselStore {
         )
     }
 
-    pub(crate) fn update_environment_impl(
+    fn update_environment(
         &self,
         id: EnvironmentId,
         change: &EnvironmentChange,
         now: DateTime<Utc>,
     ) -> StoreResult<Environment> {
         self.write(|conn| {
+            // Each field is its own update; the row counts say whether the environment
+            // exists (a change is appended whenever a field was given for one that does).
             let mut touched = false;
             if let Some(name) = &change.name {
                 touched |= diesel::update(environments::table.find(id.0))

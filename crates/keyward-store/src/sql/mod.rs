@@ -1,12 +1,28 @@
 //! [`DieselStore`]: the [`Store`](crate::Store) on SQLite through diesel.
+//!
+//! One module per aggregate, each implementing its trait directly: `environments`
+//! ([`EnvironmentStore`](crate::EnvironmentStore)), `roles` ([`RoleStore`](crate::RoleStore)),
+//! `apps` ([`AppStore`](crate::AppStore)), `admins` ([`AdminStore`](crate::AdminStore)),
+//! `keys` ([`SigningKeyStore`](crate::SigningKeyStore)), `feed`
+//! ([`ChangeFeed`](crate::ChangeFeed), and the change row every write appends). `live`
+//! implements [`LiveSource`](crate::LiveSource) from the read queries those modules own;
+//! `page` cuts keyset pages; `models` and `schema` are diesel's view of the tables.
+//!
+//! Rules that must hold under concurrency are conditional writes whose row count
+//! decides (see each method's comment): none depends on `BEGIN IMMEDIATE`, which
+//! [`DieselStore`] still uses because it is what SQLite needs for a transaction that
+//! reads before it writes.
 
 mod admins;
 mod apps;
 mod environments;
+mod feed;
+mod keys;
+mod live;
 mod models;
+mod page;
 mod roles;
 mod schema;
-mod traits;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +35,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::{ChangeSubject, StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
@@ -302,8 +318,10 @@ impl DieselStore {
     }
 
     /// Runs `f` in a write transaction. On SQLite that is `BEGIN IMMEDIATE`: a deferred
-    /// transaction that reads then writes fails under concurrent writers. The database
-    /// file is checked before the transaction and again before it commits.
+    /// transaction that reads then writes fails with `SQLITE_BUSY` under concurrent
+    /// writers. The invariants do not rest on it: each is a conditional write whose row
+    /// count decides. The database file is checked before the transaction and again
+    /// before it commits.
     fn write<T>(&self, f: impl FnOnce(&mut Db) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.conn()?;
         conn.immediate_transaction::<T, TxError, _>(|c| {
@@ -409,22 +427,6 @@ fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
-/// Appends a change-feed entry inside the caller's transaction.
-fn record_change(conn: &mut Db, subject: &ChangeSubject, now: DateTime<Utc>) -> StoreResult<()> {
-    use diesel::prelude::*;
-    use schema::changes::dsl as c;
-    let (kind, value) = models::encode_subject(subject);
-    diesel::insert_into(c::changes)
-        .values((
-            c::subject_kind.eq(kind),
-            c::subject.eq(value),
-            c::at.eq(to_db_time(now)),
-        ))
-        .execute(conn)
-        .map_err(map_err)?;
-    Ok(())
-}
-
 /// A case-insensitive `LIKE` pattern matching `needle` anywhere, with `%`, `_` and `\`
 /// in the needle escaped (used with `ESCAPE '\'`).
 fn contains_pattern(needle: &str) -> String {
@@ -448,6 +450,9 @@ diesel::define_sql_function! {
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod rule_tests;
+
 /// The database file's identity and modes (issue 19: F5, F10).
 #[cfg(test)]
 mod file_tests {
@@ -455,19 +460,18 @@ mod file_tests {
     use keyward_domain::{EnvironmentName, EnvironmentSlug};
 
     use super::{DieselStore, StoreOptions};
-    use crate::{LiveSource, NewEnvironment, Store, StoreError};
+    use crate::{EnvironmentStore, LiveSource, NewEnvironment, StoreError};
 
     fn open(dir: &tempfile::TempDir) -> DieselStore {
-        DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db")))
-            .unwrap_or_else(|e| panic!("{e}"))
+        DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db"))).unwrap()
     }
 
     fn create_env(store: &DieselStore, slug: &str) -> Result<(), StoreError> {
         store
             .create_environment(
                 &NewEnvironment {
-                    slug: EnvironmentSlug::parse(slug).unwrap_or_else(|e| panic!("{e}")),
-                    name: EnvironmentName::parse(slug).unwrap_or_else(|e| panic!("{e}")),
+                    slug: EnvironmentSlug::parse(slug).unwrap(),
+                    name: EnvironmentName::parse(slug).unwrap(),
                 },
                 Utc::now(),
             )
@@ -482,10 +486,10 @@ mod file_tests {
 
     #[test]
     fn a_deleted_database_file_fails_ping_reads_and_writes_and_is_not_recreated() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
-        create_env(&store, "before").unwrap_or_else(|e| panic!("{e}"));
-        store.ping().unwrap_or_else(|e| panic!("{e}"));
+        create_env(&store, "before").unwrap();
+        store.ping().unwrap();
         remove_database(&dir);
         assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
         assert!(matches!(
@@ -501,7 +505,7 @@ mod file_tests {
             "no connection re-created an empty database file"
         );
         // A connection opened now (mode=rw) fails rather than creating the file.
-        let uri = super::sqlite_uri(&dir.path().join("k.db")).unwrap_or_else(|e| panic!("{e}"));
+        let uri = super::sqlite_uri(&dir.path().join("k.db")).unwrap();
         use diesel::Connection;
         assert!(diesel::SqliteConnection::establish(&uri).is_err());
         assert!(!dir.path().join("k.db").exists());
@@ -509,12 +513,12 @@ mod file_tests {
 
     #[test]
     fn a_replaced_database_file_fails_ping_and_writes() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
-        create_env(&store, "before").unwrap_or_else(|e| panic!("{e}"));
+        create_env(&store, "before").unwrap();
         let copy = dir.path().join("copy.db");
-        std::fs::copy(dir.path().join("k.db"), &copy).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::rename(&copy, dir.path().join("k.db")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(dir.path().join("k.db"), &copy).unwrap();
+        std::fs::rename(&copy, dir.path().join("k.db")).unwrap();
         assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
         assert!(matches!(
             create_env(&store, "after"),
@@ -523,8 +527,8 @@ mod file_tests {
         // A store opened now uses the new file.
         drop(store);
         let store = open(&dir);
-        store.ping().unwrap_or_else(|e| panic!("{e}"));
-        create_env(&store, "after").unwrap_or_else(|e| panic!("{e}"));
+        store.ping().unwrap();
+        create_env(&store, "after").unwrap();
     }
 
     #[cfg(unix)]
@@ -538,28 +542,26 @@ mod file_tests {
                 .mode()
                 & 0o777
         };
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
-        create_env(&store, "one").unwrap_or_else(|e| panic!("{e}"));
+        create_env(&store, "one").unwrap();
         for name in ["k.db", "k.db-wal", "k.db-shm"] {
             assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
         }
         drop(store);
         let db = dir.path().join("k.db");
-        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644))
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
         let _store = open(&dir);
         assert_eq!(mode(&db), 0o600, "narrowed at open");
     }
 
     #[test]
     fn paths_with_uri_characters_open() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("a?b#c%20d");
-        std::fs::create_dir(&sub).unwrap_or_else(|e| panic!("{e}"));
-        let store = DieselStore::open(&StoreOptions::sqlite(sub.join("k.db")))
-            .unwrap_or_else(|e| panic!("{e}"));
-        create_env(&store, "one").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir(&sub).unwrap();
+        let store = DieselStore::open(&StoreOptions::sqlite(sub.join("k.db"))).unwrap();
+        create_env(&store, "one").unwrap();
         assert!(sub.join("k.db").exists());
     }
 }

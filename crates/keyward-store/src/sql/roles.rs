@@ -6,11 +6,12 @@ use keyward_domain::{
     ClientId, Cursor, EnvironmentId, Page, PageLimit, Permission, Role, RoleId, RoleName, SortOrder,
 };
 
-use super::environments::paginate;
+use super::feed::record_change;
 use super::models::{encode_permissions, RoleRow};
+use super::page::paginate;
 use super::schema::{client_app_roles, client_apps, roles};
-use super::{keyset_page, map_err, name_taken_or, record_change, to_db_time, Db, DieselStore};
-use crate::{ChangeSubject, NewRole, StoreError, StoreResult};
+use super::{keyset_page, map_err, name_taken_or, to_db_time, Db, DieselStore};
+use crate::{ChangeSubject, NewRole, RoleStore, StoreError, StoreResult};
 
 fn load_role(conn: &mut Db, id: RoleId) -> StoreResult<Role> {
     roles::table
@@ -21,8 +22,35 @@ fn load_role(conn: &mut Db, id: RoleId) -> StoreResult<Role> {
         .into_domain()
 }
 
-impl DieselStore {
-    pub(crate) fn create_role_impl(&self, new: &NewRole, now: DateTime<Utc>) -> StoreResult<Role> {
+/// Claims role rows for this transaction with a no-op conditional `UPDATE`, and answers
+/// how many of `ids` exist. Whoever binds a role claims it first, and so does
+/// [`RoleStore::delete_role`]: a binding and a role delete cannot interleave, and each
+/// sees what the other committed (see `delete_role`).
+pub(super) fn claim_roles(conn: &mut Db, ids: &[i64]) -> StoreResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(roles::table.filter(roles::id.eq_any(ids)))
+        .set(roles::permissions.eq(roles::permissions))
+        .execute(conn)
+        .map_err(map_err)
+}
+
+/// Roles by id, missing ones skipped ([`LiveSource::roles_by_ids`](crate::LiveSource)).
+pub(super) fn roles_by_ids(conn: &mut Db, ids: &[RoleId]) -> StoreResult<Vec<Role>> {
+    let ids: Vec<i64> = ids.iter().map(|r| r.0).collect();
+    roles::table
+        .filter(roles::id.eq_any(&ids))
+        .select(RoleRow::as_select())
+        .load(conn)
+        .map_err(map_err)?
+        .into_iter()
+        .map(RoleRow::into_domain)
+        .collect()
+}
+
+impl RoleStore for DieselStore {
+    fn create_role(&self, new: &NewRole, now: DateTime<Utc>) -> StoreResult<Role> {
         self.write(|conn| {
             let id: i64 = diesel::insert_into(roles::table)
                 .values((
@@ -40,11 +68,7 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn role_by_name_impl(
-        &self,
-        env: EnvironmentId,
-        name: &str,
-    ) -> StoreResult<Option<Role>> {
+    fn role_by_name(&self, env: EnvironmentId, name: &str) -> StoreResult<Option<Role>> {
         self.read(|conn| {
             roles::table
                 .filter(roles::environment_id.eq(env.0))
@@ -57,11 +81,7 @@ impl DieselStore {
         .transpose()
     }
 
-    pub(crate) fn roles_by_names_impl(
-        &self,
-        env: EnvironmentId,
-        names: &[RoleName],
-    ) -> StoreResult<Vec<Role>> {
+    fn roles_by_names(&self, env: EnvironmentId, names: &[RoleName]) -> StoreResult<Vec<Role>> {
         let wanted: Vec<&str> = names.iter().map(RoleName::as_str).collect();
         let rows = self.read(|conn| {
             roles::table
@@ -82,20 +102,7 @@ impl DieselStore {
         Ok(found)
     }
 
-    pub(crate) fn roles_by_ids_impl(&self, ids: &[RoleId]) -> StoreResult<Vec<Role>> {
-        let ids: Vec<i64> = ids.iter().map(|r| r.0).collect();
-        self.read(|conn| {
-            roles::table
-                .filter(roles::id.eq_any(&ids))
-                .select(RoleRow::as_select())
-                .load(conn)
-        })?
-        .into_iter()
-        .map(RoleRow::into_domain)
-        .collect()
-    }
-
-    pub(crate) fn list_roles_impl(
+    fn list_roles(
         &self,
         env: EnvironmentId,
         order: SortOrder,
@@ -113,7 +120,7 @@ impl DieselStore {
         paginate(rows, limit, |r| (r.created_at, r.id), RoleRow::into_domain)
     }
 
-    pub(crate) fn replace_role_permissions_impl(
+    fn replace_role_permissions(
         &self,
         id: RoleId,
         permissions: &[Permission],
@@ -132,33 +139,69 @@ impl DieselStore {
         })
     }
 
-    pub(crate) fn delete_role_impl(
+    /// "Not while bound, unless forced" as a claim and conditional writes.
+    ///
+    /// 1. Claim the role row (`UPDATE … WHERE id = ? AND builtin IS NULL`; no row:
+    ///    `NotFound`). Binding a role claims it first (`claim_roles`, called by the app
+    ///    writes), so from here on no binding of this role can be added until this
+    ///    transaction ends, and every binding added before has committed (PostgreSQL at
+    ///    READ COMMITTED: the claim waited for it, and the next statement's snapshot
+    ///    sees it; SQLite: one writer).
+    /// 2. Without `force`: `DELETE FROM roles WHERE id = ? AND NOT EXISTS (binding)`; no
+    ///    row deleted: `RoleInUse` with the number of bindings.
+    /// 3. With `force`: `DELETE FROM client_app_roles WHERE role_id = ? RETURNING
+    ///    app_id` — the apps reported are exactly the bindings this statement removed —
+    ///    then the role.
+    fn delete_role(
         &self,
         id: RoleId,
         force: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ClientId>> {
         self.write(|conn| {
-            let bound: Vec<String> = client_app_roles::table
-                .inner_join(client_apps::table)
-                .filter(client_app_roles::role_id.eq(id.0))
+            let claimed = diesel::update(roles::table.find(id.0).filter(roles::builtin.is_null()))
+                .set(roles::permissions.eq(roles::permissions))
+                .execute(conn)
+                .map_err(map_err)?;
+            if claimed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let bindings = client_app_roles::table.filter(client_app_roles::role_id.eq(id.0));
+            if !force {
+                let deleted = diesel::delete(
+                    roles::table
+                        .find(id.0)
+                        .filter(diesel::dsl::not(diesel::dsl::exists(bindings))),
+                )
+                .execute(conn)
+                .map_err(map_err)?;
+                if deleted == 0 {
+                    let bound: i64 = bindings.count().get_result(conn).map_err(map_err)?;
+                    return Err(StoreError::RoleInUse(
+                        usize::try_from(bound).unwrap_or(usize::MAX),
+                    ));
+                }
+                record_change(conn, &ChangeSubject::Role(id), now)?;
+                return Ok(Vec::new());
+            }
+            let app_ids: Vec<i64> = diesel::delete(bindings)
+                .returning(client_app_roles::app_id)
+                .get_results(conn)
+                .map_err(map_err)?;
+            let deleted = diesel::delete(roles::table.find(id.0))
+                .execute(conn)
+                .map_err(map_err)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let client_ids: Vec<String> = client_apps::table
+                .filter(client_apps::id.eq_any(&app_ids))
+                .order(client_apps::id.asc())
                 .select(client_apps::client_id)
                 .load(conn)
                 .map_err(map_err)?;
-            if !bound.is_empty() && !force {
-                return Err(StoreError::RoleInUse(bound.len()));
-            }
-            diesel::delete(client_app_roles::table.filter(client_app_roles::role_id.eq(id.0)))
-                .execute(conn)
-                .map_err(map_err)?;
-            let n = diesel::delete(roles::table.find(id.0).filter(roles::builtin.is_null()))
-                .execute(conn)
-                .map_err(map_err)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
-            let mut unbound = Vec::with_capacity(bound.len());
-            for client_id in bound {
+            let mut unbound = Vec::with_capacity(client_ids.len());
+            for client_id in client_ids {
                 let client_id = ClientId::parse(&client_id)
                     .map_err(|e| StoreError::Corrupt(format!("client id: {e}")))?;
                 record_change(conn, &ChangeSubject::App(client_id.clone()), now)?;

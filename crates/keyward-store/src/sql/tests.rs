@@ -8,30 +8,29 @@ use keyward_domain::*;
 use super::{DieselStore, StoreOptions};
 use crate::*;
 
-fn open() -> (tempfile::TempDir, Arc<DieselStore>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db")))
-        .unwrap_or_else(|e| panic!("{e}"));
+pub(super) fn open() -> (tempfile::TempDir, Arc<DieselStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db"))).unwrap();
     (dir, Arc::new(store))
 }
 
-fn env(store: &DieselStore, slug: &str) -> Environment {
+pub(super) fn env(store: &DieselStore, slug: &str) -> Environment {
     store
         .create_environment(
             &NewEnvironment {
-                slug: EnvironmentSlug::parse(slug).unwrap_or_else(|e| panic!("{e}")),
-                name: EnvironmentName::parse(slug).unwrap_or_else(|e| panic!("{e}")),
+                slug: EnvironmentSlug::parse(slug).unwrap(),
+                name: EnvironmentName::parse(slug).unwrap(),
             },
             Utc::now(),
         )
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
 }
 
-fn new_app(env: &Environment, name: &str, client_id: &str) -> NewApp {
+pub(super) fn new_app(env: &Environment, name: &str, client_id: &str) -> NewApp {
     NewApp {
         environment_id: env.id,
-        name: AppName::parse(name).unwrap_or_else(|e| panic!("{e}")),
-        client_id: ClientId::parse(client_id).unwrap_or_else(|e| panic!("{e}")),
+        name: AppName::parse(name).unwrap(),
+        client_id: ClientId::parse(client_id).unwrap(),
         secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         role_ids: vec![],
     }
@@ -56,7 +55,7 @@ fn quota_holds_under_concurrent_creates() {
         .collect();
     let results: Vec<_> = threads
         .into_iter()
-        .map(|t| t.join().unwrap_or_else(|_| panic!("join")))
+        .map(|t| t.join().expect("join"))
         .collect();
     let created = results.iter().filter(|r| r.is_ok()).count();
     let refused = results
@@ -72,10 +71,7 @@ fn quota_holds_under_concurrent_creates() {
             .filter_map(|r| r.as_ref().err())
             .collect::<Vec<_>>()
     );
-    let env_now = store
-        .environment_by_slug(&e.slug)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("env"));
+    let env_now = store.environment_by_slug(&e.slug).unwrap().expect("env");
     assert_eq!(env_now.client_app_count, 20);
 }
 
@@ -89,7 +85,7 @@ fn names_are_unique_case_insensitively_and_freed_by_delete() {
             Quota::default(),
             Utc::now(),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(matches!(
         store.create_app(
             &new_app(&e, "billing bot", "cid2"),
@@ -104,14 +100,9 @@ fn names_are_unique_case_insensitively_and_freed_by_delete() {
     ));
     store
         .set_app_status(app.id, AppStatus::Inactive, Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    store
-        .delete_app(app.id, Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let tomb = store
-        .app_state(&app.client_id)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("tombstone"));
+        .unwrap();
+    store.delete_app(app.id, Utc::now()).unwrap();
+    let tomb = store.app_state(&app.client_id).unwrap().expect("tombstone");
     assert!(tomb.deleted && tomb.secret_hash.is_none() && tomb.role_ids.is_empty());
     // The name is free again, the client ID is not.
     store
@@ -120,7 +111,7 @@ fn names_are_unique_case_insensitively_and_freed_by_delete() {
             Quota::default(),
             Utc::now(),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(store
         .create_app(&new_app(&e, "other", "cid1"), Quota::default(), Utc::now())
         .is_err());
@@ -140,7 +131,7 @@ fn search_escapes_like_wildcards_and_pages() {
                 Quota::default(),
                 Utc::now(),
             )
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     }
     let search = |s: &str| {
         store
@@ -151,7 +142,7 @@ fn search_escapes_like_wildcards_and_pages() {
                     ..Default::default()
                 },
             )
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .items
             .into_iter()
             .map(|a| a.name.as_str().to_owned())
@@ -166,11 +157,11 @@ fn search_escapes_like_wildcards_and_pages() {
         .list_apps(
             e.id,
             &AppQuery {
-                limit: PageLimit::parse("3").unwrap_or_else(|e| panic!("{e}")),
+                limit: PageLimit::parse("3").unwrap(),
                 ..Default::default()
             },
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(first.items.len(), 3);
     assert_eq!(first.items[0].name.as_str(), "alphabet");
     let rest = store
@@ -181,7 +172,7 @@ fn search_escapes_like_wildcards_and_pages() {
                 ..Default::default()
             },
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert!(rest.next_cursor.is_none());
 }
@@ -189,21 +180,19 @@ fn search_escapes_like_wildcards_and_pages() {
 #[test]
 fn every_change_lands_in_the_feed() {
     let (_dir, store) = open();
-    let before = store.latest_change().unwrap_or_else(|e| panic!("{e}"));
+    let before = store.latest_change().unwrap();
     let e = env(&store, "prod");
     let app = store
         .create_app(&new_app(&e, "abc", "cid1"), Quota::default(), Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     store
         .set_app_status(app.id, AppStatus::Inactive, Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     // Idempotent: no second change.
     store
         .set_app_status(app.id, AppStatus::Inactive, Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let changes = store
-        .changes_since(before, 100)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+    let changes = store.changes_since(before, 100).unwrap();
     let subjects: Vec<_> = changes.iter().map(|c| c.subject.clone()).collect();
     assert_eq!(
         subjects,
@@ -220,17 +209,14 @@ fn a_change_this_version_cannot_read_is_reported_as_unknown_not_as_an_error() {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let (_dir, store) = open();
-    let before = store.latest_change().unwrap_or_else(|e| panic!("{e}"));
-    let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let before = store.latest_change().unwrap();
+    let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy()).unwrap();
     conn.batch_execute(
         "INSERT INTO changes (subject_kind, subject, at) VALUES ('api_key', 'k1', '2026-01-01 00:00:00'),
                                                               ('role', 'not-a-number', '2026-01-01 00:00:00');",
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let changes = store
-        .changes_since(before, 10)
-        .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
+    let changes = store.changes_since(before, 10).unwrap();
     let subjects: Vec<_> = changes.into_iter().map(|c| c.subject).collect();
     assert_eq!(
         subjects,
