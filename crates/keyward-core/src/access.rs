@@ -276,6 +276,12 @@ impl Validator {
         })
     }
 
+    /// Lets the live-state cache serve secret hashes (the issuing server only).
+    pub(crate) fn with_app_secrets(mut self, store: Arc<dyn keyward_store::AppStore>) -> Self {
+        self.live.serve_secrets_from(store);
+        self
+    }
+
     /// The live-state cache.
     pub fn live(&self) -> &LiveState {
         &self.live

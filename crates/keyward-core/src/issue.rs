@@ -355,9 +355,10 @@ impl Keyward {
         let secret = ClientSecret::parse(client_secret).map_err(|_| Error::InvalidClient)?;
         let client_id = ClientId::parse(client_id).map_err(|_| Error::InvalidClient)?;
         let (app, environment) = self.live_client(&client_id, io)?;
-        let Some(stored_hash) = app.secret_hash.as_deref() else {
+        let Some(stored_hash) = self.validator.live().secret_hash(&client_id, io)? else {
             return Err(Error::InvalidClient.into());
         };
+        let stored_hash = stored_hash.as_str();
         let mac = self.caches.mac(&client_id, stored_hash, secret.expose());
         let now = self.clock.now();
         if self.caches.is_verified(&client_id, &mac, now) {

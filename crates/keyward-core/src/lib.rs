@@ -172,7 +172,8 @@ impl Keyward {
                 environment: None,
             },
             Arc::clone(&clock),
-        )?;
+        )?
+        .with_app_secrets(store.clone());
         let hasher = SecretHasher::new(
             config.hashing_concurrency.max(1),
             config.hashing_queue,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Grants, Role, RoleId};
-use keyward_store::{AppState, ChangeSubject, LiveSource};
+use keyward_store::{AppState, AppStore, ChangeSubject, LiveSource};
 
 use crate::bounded::BoundedMap;
 use crate::clock::Io;
@@ -33,6 +33,9 @@ struct Maps {
     admins: BoundedMap<[u8; 32], Arc<AdminUser>>,
     /// Credential digests storage did not know; dropped on any admin change.
     missing_admins: BoundedMap<[u8; 32], ()>,
+    /// Live apps' secret hashes, for client authentication only (see
+    /// [`LiveState::secret_hash`]).
+    secrets: BoundedMap<ClientId, Arc<String>>,
 }
 
 impl Default for Maps {
@@ -44,6 +47,7 @@ impl Default for Maps {
             roles: BoundedMap::new(MAX_ENTRIES),
             admins: BoundedMap::new(MAX_ENTRIES),
             missing_admins: BoundedMap::new(MAX_MISSING),
+            secrets: BoundedMap::new(MAX_ENTRIES),
         }
     }
 }
@@ -54,6 +58,9 @@ type MissingMap<'a, K> = Option<&'a mut BoundedMap<K, ()>>;
 /// The cached live state over a [`LiveSource`].
 pub struct LiveState {
     source: Arc<dyn LiveSource>,
+    /// Where secret hashes come from: the server's store. Validators of resource
+    /// servers have none and never hold a hash.
+    secrets: Option<Arc<dyn AppStore>>,
     maps: RwLock<Maps>,
     epoch: AtomicU64,
     last_seq: AtomicI64,
@@ -65,10 +72,33 @@ impl LiveState {
         let last = source.latest_change()?;
         Ok(Self {
             source,
+            secrets: None,
             maps: RwLock::new(Maps::default()),
             epoch: AtomicU64::new(0),
             last_seq: AtomicI64::new(last),
         })
+    }
+
+    /// Lets this cache serve secret hashes from `store` (the issuing server only).
+    pub(crate) fn serve_secrets_from(&mut self, store: Arc<dyn AppStore>) {
+        self.secrets = Some(store);
+    }
+
+    /// The stored secret hash of a live app, through the cache (`None` without a
+    /// secret store, or for an app without a secret). Dropped with the app's entry on
+    /// any change to the app, so a new secret is never checked against an old hash.
+    pub(crate) fn secret_hash(&self, client_id: &ClientId, io: Io) -> Step<Option<Arc<String>>> {
+        let Some(store) = &self.secrets else {
+            return Ok(None);
+        };
+        self.cached(
+            io,
+            client_id,
+            |m| &m.secrets,
+            |m| &mut m.secrets,
+            |_| None,
+            || Ok(store.app_secret_hash(client_id)?),
+        )
     }
 
     /// The source behind the cache.
@@ -218,6 +248,7 @@ impl LiveState {
             ChangeSubject::App(cid) => {
                 maps.apps.remove(cid);
                 maps.missing_apps.remove(cid);
+                maps.secrets.remove(cid);
             }
             ChangeSubject::Role(id) => {
                 maps.roles.remove(id);

@@ -196,6 +196,10 @@ pub trait RoleStore: Send + Sync {
 
 /// Client apps: create inside the quota, look up, list, roles, status, delete, usage.
 pub trait AppStore: Send + Sync {
+    /// The argon2id PHC string of a live app's secret (`None` for a deleted or unknown
+    /// app). Only client authentication needs it: it is not part of [`AppState`], the
+    /// read model validators get, so a resource server never holds a secret hash.
+    fn app_secret_hash(&self, client_id: &ClientId) -> StoreResult<Option<String>>;
     /// Creates an app with its secret hash and roles, inside the quota, in one transaction.
     fn create_app(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp>;
     /// An app (not deleted) by client ID within an environment.

@@ -19,8 +19,6 @@ pub struct AppState {
     pub status: AppStatus,
     /// Whether the app was deleted (a tombstone: every token fails forever).
     pub deleted: bool,
-    /// The argon2id PHC string of the secret (`None` once deleted).
-    pub secret_hash: Option<String>,
     /// The roles bound to the app.
     pub role_ids: Vec<RoleId>,
 }
@@ -33,7 +31,6 @@ impl std::fmt::Debug for AppState {
             .field("environment_id", &self.environment_id)
             .field("status", &self.status)
             .field("deleted", &self.deleted)
-            .field("secret_hash", &"<hidden>")
             .field("role_ids", &self.role_ids)
             .finish()
     }

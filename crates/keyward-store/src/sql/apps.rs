@@ -108,12 +108,27 @@ pub(super) fn app_state(conn: &mut Db, client_id: &ClientId) -> StoreResult<Opti
         environment_id: EnvironmentId(row.environment_id),
         status: row.status()?,
         deleted: row.deleted_at.is_some(),
-        secret_hash: row.secret_hash,
         role_ids: role_ids.into_iter().map(RoleId).collect(),
     }))
 }
 
+/// The stored secret hash of a live app ([`AppStore::app_secret_hash`]).
+pub(super) fn app_secret_hash(conn: &mut Db, client_id: &ClientId) -> StoreResult<Option<String>> {
+    client_apps::table
+        .filter(client_apps::client_id.eq(client_id.as_str()))
+        .filter(client_apps::deleted_at.is_null())
+        .select(client_apps::secret_hash)
+        .first::<Option<String>>(conn)
+        .optional()
+        .map(Option::flatten)
+        .map_err(map_err)
+}
+
 impl AppStore for DieselStore {
+    fn app_secret_hash(&self, client_id: &ClientId) -> StoreResult<Option<String>> {
+        app_secret_hash(&mut *self.conn()?, client_id)
+    }
+
     fn create_app(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp> {
         self.write(|conn| {
             // First statement of the transaction: take a quota slot or learn there is none.

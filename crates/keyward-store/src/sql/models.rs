@@ -89,7 +89,6 @@ pub(super) struct AppRow {
     pub environment_id: i64,
     pub name: String,
     pub client_id: String,
-    pub secret_hash: Option<String>,
     pub status: String,
     pub deleted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,

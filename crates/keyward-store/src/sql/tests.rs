@@ -98,12 +98,21 @@ fn names_are_unique_case_insensitively_and_freed_by_delete() {
         store.delete_app(app.id, Utc::now()),
         Err(StoreError::AppIsActive)
     ));
+    assert!(store
+        .app_secret_hash(&app.client_id)
+        .unwrap()
+        .is_some_and(|h| h.starts_with("$argon2id$")));
     store
         .set_app_status(app.id, AppStatus::Inactive, Utc::now())
         .unwrap();
     store.delete_app(app.id, Utc::now()).unwrap();
     let tomb = store.app_state(&app.client_id).unwrap().expect("tombstone");
-    assert!(tomb.deleted && tomb.secret_hash.is_none() && tomb.role_ids.is_empty());
+    assert!(tomb.deleted && tomb.role_ids.is_empty());
+    assert_eq!(
+        store.app_secret_hash(&tomb.client_id).unwrap(),
+        None,
+        "a tombstone keeps no hash"
+    );
     // The name is free again, the client ID is not.
     store
         .create_app(
