@@ -274,10 +274,29 @@ pub trait ChangeFeed: Send + Sync {
     fn prune_changes(&self, before: DateTime<Utc>) -> StoreResult<usize>;
 }
 
+/// Several writes, possibly to several aggregates, as one: what they change commits
+/// together or not at all.
+pub trait Transactions: Send + Sync {
+    /// Runs `work`; every store write it makes on this thread joins one transaction,
+    /// committed when `work` returns `Ok` and rolled back otherwise (a panic included).
+    /// A nested call joins the outer transaction. Change-feed rows appended inside
+    /// commit with the rest, so other processes see all of it or none. Writes see each
+    /// other (and return what they wrote); plain reads made inside may run on another
+    /// connection and see the state from before the transaction.
+    fn transaction(&self, work: &mut dyn FnMut() -> StoreResult<()>) -> StoreResult<()>;
+}
+
 /// Everything Keyward's core needs from storage: the union of the per-aggregate traits,
 /// implemented for every type that implements them all.
 pub trait Store:
-    LiveSource + EnvironmentStore + RoleStore + AppStore + AdminStore + SigningKeyStore + ChangeFeed
+    LiveSource
+    + EnvironmentStore
+    + RoleStore
+    + AppStore
+    + AdminStore
+    + SigningKeyStore
+    + ChangeFeed
+    + Transactions
 {
 }
 
@@ -289,6 +308,7 @@ impl<T> Store for T where
         + AdminStore
         + SigningKeyStore
         + ChangeFeed
+        + Transactions
         + ?Sized
 {
 }

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
@@ -322,7 +323,27 @@ impl DieselStore {
     /// writers. The invariants do not rest on it: each is a conditional write whose row
     /// count decides. The database file is checked before the transaction and again
     /// before it commits.
+    ///
+    /// Inside [`Transactions::transaction`](crate::Transactions::transaction) on this
+    /// thread, the write joins that transaction (as a savepoint: a failed write undoes
+    /// only itself, and the caller decides whether the whole fails).
     fn write<T>(&self, f: impl FnOnce(&mut Db) -> StoreResult<T>) -> StoreResult<T> {
+        let key = self.ambient_key();
+        let mut f = Some(f);
+        let joined = AMBIENT.with_borrow_mut(|open| {
+            let (_, conn) = open.iter_mut().find(|(k, _)| *k == key)?;
+            let f = f.take()?;
+            Some(
+                conn.transaction::<T, TxError, _>(|c| f(c).map_err(TxError::Store))
+                    .map_err(TxError::into_store),
+            )
+        });
+        if let Some(result) = joined {
+            return result;
+        }
+        let Some(f) = f else {
+            return Err(StoreError::Unavailable("write closure already used".into()));
+        };
         let mut conn = self.conn()?;
         conn.immediate_transaction::<T, TxError, _>(|c| {
             let value = f(c).map_err(TxError::Store)?;
@@ -334,9 +355,73 @@ impl DieselStore {
         .map_err(TxError::into_store)
     }
 
+    /// What identifies this store in [`AMBIENT`]: its address (a store is shared behind
+    /// an `Arc` and never moves while a transaction is open on it).
+    fn ambient_key(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+
     fn read<T>(&self, f: impl FnOnce(&mut Db) -> Result<T, DieselError>) -> StoreResult<T> {
         let mut conn = self.conn()?;
         f(&mut conn).map_err(map_err)
+    }
+}
+
+thread_local! {
+    /// The transactions this thread has open through `Transactions::transaction`, by
+    /// store: writes made inside one join it instead of opening their own.
+    static AMBIENT: std::cell::RefCell<Vec<(usize, PooledConnection<ConnectionManager<Db>>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Ends an ambient transaction however `work` ends (a panic included): takes its
+/// connection out of [`AMBIENT`] and rolls back unless committed.
+struct AmbientGuard {
+    key: usize,
+}
+
+impl AmbientGuard {
+    fn take(&self) -> Option<PooledConnection<ConnectionManager<Db>>> {
+        AMBIENT.with_borrow_mut(|open| {
+            let i = open.iter().position(|(k, _)| *k == self.key)?;
+            Some(open.swap_remove(i).1)
+        })
+    }
+}
+
+impl Drop for AmbientGuard {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.take() {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+        }
+    }
+}
+
+impl crate::Transactions for DieselStore {
+    fn transaction(&self, work: &mut dyn FnMut() -> StoreResult<()>) -> StoreResult<()> {
+        let key = self.ambient_key();
+        if AMBIENT.with_borrow(|open| open.iter().any(|(k, _)| *k == key)) {
+            return work(); // nested: joins the outer transaction
+        }
+        let mut conn = self.conn()?;
+        // What `write` uses on SQLite: a transaction that reads before it writes.
+        AnsiTransactionManager::begin_transaction_sql(&mut *conn, "BEGIN IMMEDIATE")
+            .map_err(map_err)?;
+        AMBIENT.with_borrow_mut(|open| open.push((key, conn)));
+        let guard = AmbientGuard { key };
+        let outcome = work().and_then(|()| self.check_file());
+        let Some(mut conn) = guard.take() else {
+            return Err(StoreError::Unavailable(
+                "transaction connection lost".into(),
+            ));
+        };
+        match outcome {
+            Ok(()) => AnsiTransactionManager::commit_transaction(&mut *conn).map_err(map_err),
+            Err(e) => {
+                let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -452,6 +537,8 @@ mod tests;
 
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod transaction_tests;
 
 /// The database file's identity and modes (issue 19: F5, F10).
 #[cfg(test)]
@@ -506,6 +593,7 @@ mod file_tests {
         );
         // A connection opened now (mode=rw) fails rather than creating the file.
         let uri = super::sqlite_uri(&dir.path().join("k.db")).unwrap();
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
         use diesel::Connection;
         assert!(diesel::SqliteConnection::establish(&uri).is_err());
         assert!(!dir.path().join("k.db").exists());
