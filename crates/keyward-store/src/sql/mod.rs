@@ -593,7 +593,6 @@ mod file_tests {
         );
         // A connection opened now (mode=rw) fails rather than creating the file.
         let uri = super::sqlite_uri(&dir.path().join("k.db")).unwrap();
-        use diesel::connection::{AnsiTransactionManager, TransactionManager};
         use diesel::Connection;
         assert!(diesel::SqliteConnection::establish(&uri).is_err());
         assert!(!dir.path().join("k.db").exists());
