@@ -60,6 +60,11 @@
 //!   conditional `UPDATE`, so the decision is taken after every conflicting write has
 //!   committed. The implementing methods in `src/sql/` document each.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::panic, clippy::indexing_slicing, clippy::as_conversions)
+)]
+
 mod records;
 #[cfg(feature = "sqlite")]
 mod sql;
