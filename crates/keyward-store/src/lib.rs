@@ -9,6 +9,7 @@
 //!   runs on this alone.
 //! - [`EnvironmentStore`], [`RoleStore`], [`AppStore`], [`AdminStore`],
 //!   [`SigningKeyStore`], [`ChangeFeed`]: the management side, one per aggregate.
+//! - [`Transactions`]: several writes, to several aggregates, as one transaction.
 //! - [`Store`]: all of them; implemented for every type that implements each, so
 //!   `Arc<dyn Store>` serves the core and upcasts to `Arc<dyn LiveSource>`.
 //!
