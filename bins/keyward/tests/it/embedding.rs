@@ -24,7 +24,7 @@ impl OrdersServer {
 
     fn start_for(keyward: &Server, environment: Option<&str>) -> Self {
         let link = KeywardLink {
-            database_url: keyward.db_path().to_string_lossy().into_owned(),
+            database_url: keyward.db().url(),
             issuer: keyward.base.clone(),
             audience: keyward.base.clone(),
             environment: environment.map(str::to_owned),

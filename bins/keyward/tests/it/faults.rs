@@ -1,6 +1,10 @@
 //! Storage and start-up faults (issue 19, findings F5, F9, F10): a database deleted or
 //! replaced under a running server, restarts on a data directory that lost its
 //! database, concurrent first starts, and the modes of the files Keyward keeps.
+//!
+//! SQLite-only where marked: those tests are about the SQLite file itself (deleted,
+//! replaced, its mode) and reach it through `Server::db_path` and the data directory,
+//! not through `Server::db()`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -22,6 +26,7 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
+/// SQLite-only: the database file and its WAL and shared-memory files.
 fn database_files(dir: &Path) -> [std::path::PathBuf; 3] {
     ["keyward.db", "keyward.db-wal", "keyward.db-shm"].map(|n| dir.join(n))
 }
@@ -41,6 +46,7 @@ fn assert_writes_refused(s: &Server) {
     }
 }
 
+/// SQLite-only: deletes the database files under the running server.
 #[test]
 fn a_database_deleted_under_a_running_server_gives_503_and_no_restart_bootstraps_over_it() {
     let s = Server::start();
@@ -102,6 +108,7 @@ fn a_database_deleted_under_a_running_server_gives_503_and_no_restart_bootstraps
     assert_eq!(again.get("/healthz", None).status(), 200);
 }
 
+/// SQLite-only: replaces the database file under the running server.
 #[test]
 fn a_database_file_replaced_under_a_running_server_gives_503_until_a_restart_opens_it() {
     let s = Server::start();
@@ -160,6 +167,7 @@ fn concurrent_first_starts_on_one_empty_data_dir_all_serve_one_instance() {
     }
 }
 
+/// SQLite-only: the modes of the database files (with the key and lock files).
 #[test]
 fn a_fresh_start_keeps_every_file_0600_in_a_0700_data_dir() {
     let parent = tempfile::tempdir().expect("temp dir");
@@ -207,6 +215,7 @@ fn a_data_dir_others_can_write_is_refused_before_anything_is_created_and_a_reada
     );
 }
 
+/// SQLite-only: "before the database is created" is checked on the database file.
 #[test]
 fn a_bad_master_key_is_refused_before_the_database_is_created() {
     let dir = tempfile::tempdir().expect("temp dir");

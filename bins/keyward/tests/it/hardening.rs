@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 
-use crate::harness::{urlencode, App, Server};
+use crate::harness::{header, urlencode, App, Server};
 
 /// The scope cap (bytes of the space-separated permissions of an app).
 const MAX_SCOPE_BYTES: usize = 4096;
@@ -46,12 +46,6 @@ fn token_via(client: &Client, s: &Server, client_id: &str, secret: &str) -> Resp
         .form(&[("grant_type", "client_credentials")])
         .send()
         .expect("token request")
-}
-
-fn header(res: &Response, name: &str) -> Option<String> {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ascii header").to_owned())
 }
 
 /// Distinct, unpredictable 22-character base62 client IDs (xorshift seeded per instance).

@@ -1,10 +1,23 @@
 //! Starts a real `keyward serve` on a temporary data directory and talks HTTP to it.
+//! The steps and assertions the suites share live here and in the modules below, one
+//! copy each; storage is reached only through [`Server::db`] (`harness/db.rs`).
 #![allow(dead_code)]
+
+mod db;
+mod management;
+mod oauth;
+mod replies;
+
+pub use management::*;
+pub use oauth::*;
+pub use replies::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
@@ -53,70 +66,19 @@ impl Server {
 
     /// Spawns `keyward serve` on `dir`, with or without the bootstrap credential.
     fn spawn(dir: tempfile::TempDir, env: &[(&str, &str)], with_bootstrap: bool) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
-        cmd.arg("serve")
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KEYWARD__DATA_DIR", dir.path())
-            .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
-            .env("KEYWARD__SERVER__WORKERS", "2")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        if with_bootstrap {
-            cmd.env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn keyward");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        {
-            let out = child.stdout.take().expect("stdout");
-            let stdout = Arc::clone(&stdout);
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    stdout.lock().unwrap().push_str(&line);
-                    stdout.lock().unwrap().push('\n');
-                    if let Some(rest) = line.strip_prefix("keyward listening on ") {
-                        let _ = tx.send(
-                            rest.split_whitespace()
-                                .next()
-                                .unwrap_or_default()
-                                .to_owned(),
-                        );
-                    }
-                }
-            });
-        }
-        {
-            let err = child.stderr.take().expect("stderr");
-            let stderr = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    let mut s = stderr.lock().unwrap();
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            });
-        }
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("keyward did not start; stderr:\n{}", stderr.lock().unwrap());
+        let mut keyward = spawn_keyward(dir.path(), dir.path(), &["serve"], env, with_bootstrap);
+        let base = match keyward.listening.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(base)) => base,
+            _ => {
+                let _ = keyward.child.kill();
+                panic!(
+                    "keyward did not start; stderr:\n{}",
+                    keyward.stderr.lock().unwrap()
+                );
             }
         };
-        let http = Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
         Server {
-            child,
+            child: keyward.child,
             base,
             admin: if with_bootstrap {
                 ADMIN_CREDENTIAL.to_owned()
@@ -124,9 +86,9 @@ impl Server {
                 String::new()
             },
             dir,
-            stderr,
-            stdout,
-            http,
+            stderr: keyward.stderr,
+            stdout: keyward.stdout,
+            http: http_client(),
         }
     }
 
@@ -165,6 +127,8 @@ impl Server {
         self.dir.path().to_path_buf()
     }
 
+    /// SQLite-only: the database file, for tests about the file itself (faults.rs) and
+    /// for [`Server::db`]. Everything else reaches storage through [`Server::db`].
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("keyward.db")
     }
@@ -381,7 +345,7 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Dura
     None
 }
 
-// ----- added for the OAuth / client-app / operations suites -----
+// ----- first starts without a bootstrap credential, anonymous requests, JWTs -----
 
 impl Server {
     /// A server on a fresh data directory started WITHOUT
@@ -432,7 +396,7 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     (decode(parts[0]), decode(parts[1]))
 }
 
-// ----- added for the hardening suite -----
+// ----- the server process -----
 
 impl Server {
     /// The process ID of the running `keyward serve`.
@@ -453,7 +417,7 @@ impl Server {
     }
 }
 
-// ----- added for the faults suite (storage and start-up) -----
+// ----- keyward processes on a data directory the test owns (faults) -----
 
 /// A `keyward serve` started by [`launch`] on a data directory the test owns (several
 /// may share one); killed on drop.
@@ -511,6 +475,58 @@ pub fn launch(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Lau
     } else {
         dir.parent().expect("a data directory has a parent")
     };
+    let mut keyward = spawn_keyward(dir, cwd, args, env, true);
+    match keyward.listening.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(base)) => Launch::Serving(Instance {
+            child: keyward.child,
+            base,
+            stderr: keyward.stderr,
+            http: http_client(),
+        }),
+        Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // Standard output closed: the process is exiting.
+            let status = keyward.child.wait().expect("wait for keyward");
+            for reader in keyward.readers {
+                let _ = reader.join();
+            }
+            let stdout = keyward.stdout.lock().unwrap().clone();
+            let stderr = keyward.stderr.lock().unwrap().clone();
+            Launch::Exited {
+                status,
+                stdout,
+                stderr,
+            }
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let _ = keyward.child.kill();
+            let _ = keyward.child.wait();
+            panic!(
+                "keyward neither listened nor exited within 60 s; stderr:\n{}",
+                keyward.stderr.lock().unwrap()
+            );
+        }
+    }
+}
+
+/// A spawned `keyward` whose output is being collected.
+struct Spawned {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    /// `Some(base URL)` once it prints its listening line; `None` when stdout closes.
+    listening: Receiver<Option<String>>,
+    readers: [JoinHandle<()>; 2],
+}
+
+/// Spawns `keyward <args>` with a clean environment on data directory `dir` (port 0, two
+/// workers, `RUST_LOG=info`, the test bootstrap credential if asked) plus `env`.
+fn spawn_keyward(
+    dir: &std::path::Path,
+    cwd: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    with_bootstrap: bool,
+) -> Spawned {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
     cmd.args(args)
         .current_dir(cwd)
@@ -519,79 +535,64 @@ pub fn launch(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Lau
         .env("KEYWARD__DATA_DIR", dir)
         .env("KEYWARD__SERVER__BIND", "127.0.0.1:0")
         .env("KEYWARD__SERVER__WORKERS", "2")
-        .env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null());
+    if with_bootstrap {
+        cmd.env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn keyward");
     let stdout = Arc::new(Mutex::new(String::new()));
     let stderr = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
-    let out_thread = {
+    let (tx, listening) = std::sync::mpsc::channel::<Option<String>>();
+    let out_reader = {
         let out = child.stdout.take().expect("stdout");
         let stdout = Arc::clone(&stdout);
         std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                {
-                    let mut s = stdout.lock().unwrap();
-                    s.push_str(&line);
-                    s.push('\n');
-                }
+            append_lines(out, &stdout, |line| {
                 if let Some(rest) = line.strip_prefix("keyward listening on ") {
                     let base = rest.split_whitespace().next().unwrap_or_default();
                     let _ = tx.send(Some(base.to_owned()));
                 }
-            }
+            });
             let _ = tx.send(None);
         })
     };
-    let err_thread = {
+    let err_reader = {
         let err = child.stderr.take().expect("stderr");
         let stderr = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = stderr.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        })
+        std::thread::spawn(move || append_lines(err, &stderr, |_| {}))
     };
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Some(base)) => Launch::Serving(Instance {
-            child,
-            base,
-            stderr,
-            http: Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-        }),
-        Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            // Standard output closed: the process is exiting.
-            let status = child.wait().expect("wait for keyward");
-            let _ = out_thread.join();
-            let _ = err_thread.join();
-            let stdout = stdout.lock().unwrap().clone();
-            let stderr = stderr.lock().unwrap().clone();
-            Launch::Exited {
-                status,
-                stdout,
-                stderr,
-            }
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "keyward neither listened nor exited within 60 s; stderr:\n{}",
-                stderr.lock().unwrap()
-            );
-        }
+    Spawned {
+        child,
+        stdout,
+        stderr,
+        listening,
+        readers: [out_reader, err_reader],
     }
+}
+
+/// Appends each line of `pipe` to `sink` until it closes, showing each to `seen`.
+fn append_lines(pipe: impl std::io::Read, sink: &Mutex<String>, mut seen: impl FnMut(&str)) {
+    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+        {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+        seen(&line);
+    }
+}
+
+fn http_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
 }
 
 impl Instance {

@@ -11,7 +11,7 @@ use reqwest::blocking::Response;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{urlencode, Server, ADMIN_CREDENTIAL};
+use crate::harness::{header, urlencode, Server, ADMIN_CREDENTIAL};
 
 /// The short deadlines the slow-client tests run with.
 const SHORT: &[(&str, &str)] = &[
@@ -419,10 +419,7 @@ fn slow_request_heads_get_408_or_are_closed() {
 // ----- F11: RFC 6750 challenges -----
 
 fn www_authenticate(res: &Response) -> Option<String> {
-    res.headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    header(res, "www-authenticate")
 }
 
 #[test]
@@ -514,10 +511,7 @@ fn challenges_follow_rfc_6750() {
 // ----- F12: Allow on 405, HEAD on every GET route, OPTIONS -----
 
 fn allow(res: &Response) -> Option<String> {
-    res.headers()
-        .get("allow")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    header(res, "allow")
 }
 
 #[test]

@@ -1,15 +1,36 @@
-//! Integration tests: each test starts the real `keyward` binary on a temporary SQLite
-//! database and talks HTTP to it.
+//! Integration tests: each test starts the real `keyward` binary on a temporary database
+//! and talks HTTP to it. Shared steps and assertions live in the harness, and storage is
+//! reached only through `Server::db()` (harness/db.rs), so the suite can run on each
+//! backend; the few tests about the SQLite file itself say `SQLite-only`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
 
-mod access_control;
-mod client_apps;
+// Management API: access control.
+mod access_routes;
+mod admins;
+mod apps_as_admins;
+mod authorize_endpoint;
+mod environments_access;
+mod escalation;
+mod live_permissions;
+mod roles;
+
+// Management API: client apps.
+mod client_app_creation;
+mod client_app_lifecycle;
+mod client_app_listing;
+
+// OAuth.
+mod client_authentication;
+mod status_endpoint;
+mod token_endpoint;
+mod token_format;
+
+// Running Keyward.
 mod embedding;
 mod faults;
 mod hardening;
 mod http_limits;
-mod oauth;
 mod operations;
 mod warm_path;

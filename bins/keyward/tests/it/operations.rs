@@ -1,25 +1,14 @@
 //! Running Keyward: health, storage outages, log hygiene, bootstrap, keys at rest.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use diesel::prelude::*;
-use diesel::sql_types::Text;
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 
-use crate::harness::{jwt_parts, urlencode, Server, ADMIN_CREDENTIAL};
+use crate::harness::{header, jwt_parts, urlencode, Server, ADMIN_CREDENTIAL};
 
 fn healthz(s: &Server) -> Response {
     s.get_anonymous("/healthz")
-}
-
-fn header(res: &Response, name: &str) -> Option<String> {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ascii").to_owned())
 }
 
 #[test]
@@ -32,60 +21,12 @@ fn healthz_answers_200_ok_while_storage_works() {
 
 // ----- storage outage -----
 
-/// Makes the SQLite database unreadable for the server while it lives: holds exclusive
-/// POSIX locks on every WAL read-mark slot of the `-shm` file (bytes 123..128), so no
-/// connection can begin a read (or write) transaction. SQLite's own locking cannot do
-/// this from outside — `PRAGMA locking_mode=EXCLUSIVE` fails with "database is locked"
-/// while the server's WAL connections are open, and `BEGIN EXCLUSIVE` in WAL mode
-/// blocks writers only — and the test crate may not use `unsafe` to call `fcntl`, so a
-/// small Python process holds the locks. Dropping it releases them.
-struct StorageOutage {
-    child: Child,
-}
-
-impl StorageOutage {
-    fn begin(s: &Server) -> StorageOutage {
-        let shm = format!("{}-shm", s.db_path().display());
-        assert!(
-            std::path::Path::new(&shm).exists(),
-            "the WAL index {shm} exists"
-        );
-        let script = "import fcntl, os, sys\n\
-                      fd = os.open(sys.argv[1], os.O_RDWR)\n\
-                      fcntl.lockf(fd, fcntl.LOCK_EX, 5, 123)\n\
-                      print('locked', flush=True)\n\
-                      sys.stdin.read()\n";
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(&shm)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed to lock the SQLite WAL index");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "locked", "the lock holder started");
-        StorageOutage { child }
-    }
-}
-
-impl Drop for StorageOutage {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn storage_outage_gives_503_with_retry_after_never_500_and_recovers_without_restart() {
     let s = Server::start_with(&[("KEYWARD__DATABASE__BUSY_TIMEOUT_MS", "300")]);
     let cold = s.create_app("default", "cold app", &[]);
-    let outage = StorageOutage::begin(&s);
-    // SQLite gives up on a blocked read after ~10 s: send everything at once.
+    let outage = s.db().make_unreadable();
+    // A blocked read gives up after ~10 s: send everything at once.
     let (token, list, create) = std::thread::scope(|scope| {
         let token = scope.spawn(|| s.token_response(&cold.client_id, &cold.client_secret, None));
         let list = scope.spawn(|| s.get("/api/v1/environments/default/client-apps", &s.admin));
@@ -151,7 +92,7 @@ fn storage_outage_gives_503_with_retry_after_never_500_and_recovers_without_rest
 fn healthz_is_503_while_storage_is_unreadable_and_200_again_after() {
     let s = Server::start_with(&[("KEYWARD__DATABASE__BUSY_TIMEOUT_MS", "300")]);
     assert_eq!(healthz(&s).status(), 200);
-    let outage = StorageOutage::begin(&s);
+    let outage = s.db().make_unreadable();
     let res = healthz(&s);
     let status = res.status();
     let retry = header(&res, "retry-after");
@@ -337,14 +278,6 @@ fn first_start_prints_a_working_admin_credential_once_and_restart_keeps_it_and_t
     );
 }
 
-#[derive(QueryableByName)]
-struct KeyRow {
-    #[diesel(sql_type = Text)]
-    public_jwk: String,
-    #[diesel(sql_type = Text)]
-    private_jwe: String,
-}
-
 #[test]
 fn private_signing_keys_are_stored_as_jwe_under_a_0600_master_key() {
     use std::os::unix::fs::PermissionsExt;
@@ -356,11 +289,7 @@ fn private_signing_keys_are_stored_as_jwe_under_a_0600_master_key() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "master.key mode {:o}", mode & 0o777);
 
-    let mut conn =
-        SqliteConnection::establish(s.db_path().to_str().expect("utf-8")).expect("open db");
-    let rows: Vec<KeyRow> = diesel::sql_query("SELECT public_jwk, private_jwe FROM signing_keys")
-        .load(&mut conn)
-        .expect("signing keys");
+    let rows = s.db().signing_keys();
     assert!(!rows.is_empty(), "a signing key was generated");
     for row in rows {
         let parts: Vec<&str> = row.private_jwe.split('.').collect();

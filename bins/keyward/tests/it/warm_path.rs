@@ -1,33 +1,13 @@
-//! The warm path needs no storage write: while another process holds SQLite's write
-//! lock, a client that already proved its secret keeps getting tokens and its tokens
+//! The warm path needs no storage write: while another connection holds the database's
+//! write lock, a client that already proved its secret keeps getting tokens and its tokens
 //! keep passing status checks, while management writes answer 503 — and nothing is
 //! half-written. Also: the token endpoint's 503 when argon2 work is saturated.
 
 use std::sync::{Arc, Barrier};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
 use serde_json::{json, Value};
 
 use crate::harness::Server;
-
-/// Holds SQLite's write lock (`BEGIN IMMEDIATE`) from this process until dropped.
-struct WriteLock(SqliteConnection);
-
-impl WriteLock {
-    fn take(server: &Server) -> Self {
-        let mut conn = SqliteConnection::establish(&server.db_path().to_string_lossy()).unwrap();
-        conn.batch_execute("PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE;")
-            .unwrap();
-        WriteLock(conn)
-    }
-}
-
-impl Drop for WriteLock {
-    fn drop(&mut self) {
-        let _ = self.0.batch_execute("ROLLBACK;");
-    }
-}
 
 #[test]
 fn a_warm_client_keeps_working_while_storage_refuses_writes() {
@@ -40,7 +20,7 @@ fn a_warm_client_keeps_working_while_storage_refuses_writes() {
         .json()
         .unwrap();
 
-    let lock = WriteLock::take(&s);
+    let lock = s.db().hold_write_lock();
     // Token issuance and checks are answered without writing.
     for _ in 0..5 {
         assert_eq!(s.token(&app), first, "the reused token, served from memory");
