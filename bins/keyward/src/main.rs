@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use keyward_core::domain::{EnvironmentSlug, Quota};
 use keyward_core::keys::{Algorithm, MasterKey};
-use keyward_core::store::{DieselStore, Store, StoreOptions};
 use keyward_core::{BootstrapOutcome, CoreConfig, Keyward, Principal, SystemClock};
+use keyward_domain::{EnvironmentSlug, Quota};
+use keyward_store::{DieselStore, Store, StoreOptions};
 
 use crate::master_key::StartLock;
 use crate::settings::Settings;
@@ -129,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } => {
                     let (admin, generated) =
                         core.create_admin(&Principal::system(), &username, password, &role)?;
-                    println!("created {} `{}`", admin.role, admin.username);
+                    println!("created {} `{}`", admin.role.name(), admin.username);
                     if let Some(p) = generated {
                         println!("password (shown once): {}", p.as_str());
                     }

@@ -1,6 +1,5 @@
 //! Use cases on admin users, their personal credentials, and the first-start bootstrap.
 
-use chrono::{DateTime, Utc};
 use keyward_domain::{
     AdminUser, BuiltinRole, Cursor, EnvironmentName, EnvironmentSlug, Page, PageLimit, Password,
     SortOrder, Username, ValidationError,
@@ -12,33 +11,6 @@ use crate::error::{Error, Resource};
 use crate::roles::ensure_no_escalation;
 use crate::secret::{credential_digest, PersonalCredential};
 use crate::{Keyward, Principal};
-
-/// An admin user as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AdminView {
-    /// Login name.
-    pub username: String,
-    /// `Super Admin` or `Admin`.
-    pub role: String,
-    /// Whether a personal API credential is issued.
-    pub has_credential: bool,
-    /// When it was issued.
-    pub credential_created_at: Option<DateTime<Utc>>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&AdminUser> for AdminView {
-    fn from(a: &AdminUser) -> Self {
-        Self {
-            username: a.username.as_str().to_owned(),
-            role: a.role.name().to_owned(),
-            has_credential: a.has_credential,
-            credential_created_at: a.credential_created_at,
-            created_at: a.created_at,
-        }
-    }
-}
 
 /// What the first-start bootstrap did.
 pub enum BootstrapOutcome {
@@ -128,7 +100,7 @@ impl Keyward {
         username: &str,
         password: Option<String>,
         role: &str,
-    ) -> Result<(AdminView, Option<Zeroizing<String>>), Error> {
+    ) -> Result<(AdminUser, Option<Zeroizing<String>>), Error> {
         let mut errors = Vec::new();
         let username = Username::parse(username).map_err(|e| errors.push(e)).ok();
         let role = BuiltinRole::from_name(role);
@@ -168,7 +140,7 @@ impl Keyward {
             )
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
-        Ok((AdminView::from(&admin), generated))
+        Ok((admin, generated))
     }
 
     /// Admin users, paginated.
@@ -177,17 +149,13 @@ impl Keyward {
         order: SortOrder,
         limit: PageLimit,
         cursor: Option<Cursor>,
-    ) -> Result<Page<AdminView>, Error> {
-        let page = self.store.list_admins(order, limit, cursor)?;
-        Ok(Page {
-            items: page.items.iter().map(AdminView::from).collect(),
-            next_cursor: page.next_cursor,
-        })
+    ) -> Result<Page<AdminUser>, Error> {
+        Ok(self.store.list_admins(order, limit, cursor)?)
     }
 
     /// One admin user.
-    pub fn get_admin(&self, username: &str) -> Result<AdminView, Error> {
-        Ok(AdminView::from(&self.admin(username)?))
+    pub fn get_admin(&self, username: &str) -> Result<AdminUser, Error> {
+        self.admin(username)
     }
 
     /// Deletes an admin user (never the last Super Admin); their credential stops at once.
@@ -208,7 +176,7 @@ impl Keyward {
         &self,
         principal: &Principal,
         username: &str,
-    ) -> Result<(AdminView, PersonalCredential), Error> {
+    ) -> Result<(AdminUser, PersonalCredential), Error> {
         let admin = self.admin(username)?;
         if admin.role != BuiltinRole::SuperAdmin {
             return Err(Error::NotSuperAdmin);
@@ -222,6 +190,6 @@ impl Keyward {
             .replace_admin_credential(admin.id, &credential.digest(), self.clock.now())
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
-        Ok((AdminView::from(&updated), credential))
+        Ok((updated, credential))
     }
 }

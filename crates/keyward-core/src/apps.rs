@@ -1,8 +1,8 @@
 //! Use cases on client apps.
 
-use chrono::{DateTime, Utc};
 use keyward_domain::{
-    AppName, AppStatus, ClientApp, ClientId, Environment, Grants, Page, RoleId, RoleName,
+    AppName, AppStatus, ClientApp, ClientId, Cursor, Environment, EnvironmentSlug, Grants, Page,
+    PageLimit, RoleId, RoleName, SortOrder,
 };
 use keyward_store::{AppQuery, ChangeSubject, NewApp};
 
@@ -11,45 +11,37 @@ use crate::roles::{ensure_no_escalation, parse_role_names};
 use crate::secret::{generate_client_id, ClientSecret};
 use crate::{Io, Keyward, Principal};
 
-/// A client app as the API shows it (never with its secret).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AppView {
-    /// Its name.
-    pub name: String,
-    /// Its public identifier.
-    pub client_id: String,
-    /// `ACTIVE` or `INACTIVE`.
-    pub status: AppStatus,
-    /// Its roles' names.
-    pub roles: Vec<String>,
+/// A client app as the app use cases answer it: the stored app and the slug of the
+/// environment it lives in. `app.last_used_at` already includes the usage this process
+/// recorded and has not written yet (usage is written in batches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInEnvironment {
+    /// The app (never with its secret).
+    pub app: ClientApp,
     /// The environment it lives in.
-    pub environment: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last token issued; `null` until then.
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub environment: EnvironmentSlug,
 }
 
 /// A newly created app and its secret, which is shown this once and never again.
+#[derive(Debug)]
 pub struct CreatedApp {
-    /// The app.
-    pub app: AppView,
-    /// The secret.
+    /// The app (never with its secret).
+    pub app: ClientApp,
+    /// The environment it lives in.
+    pub environment: EnvironmentSlug,
+    /// The secret (zeroized on drop; `<hidden>` in `Debug`).
     pub client_secret: ClientSecret,
 }
 
 impl Keyward {
-    fn view(&self, app: &ClientApp, env: &Environment) -> AppView {
+    /// The app as a use case answers it, with its last use as this process knows it.
+    fn in_environment(&self, mut app: ClientApp, env: &Environment) -> AppInEnvironment {
         // Usage is written in batches: show what this process knows already.
         let pending = self.caches.pending_usage(app.id);
-        AppView {
-            name: app.name.as_str().to_owned(),
-            client_id: app.client_id.as_str().to_owned(),
-            status: app.status,
-            roles: app.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            environment: env.slug.as_str().to_owned(),
-            created_at: app.created_at,
-            last_used_at: app.last_used_at.max(pending),
+        app.last_used_at = app.last_used_at.max(pending);
+        AppInEnvironment {
+            app,
+            environment: env.slug.clone(),
         }
     }
 
@@ -106,8 +98,8 @@ impl Keyward {
                 env.id,
                 &AppQuery {
                     search: None,
-                    order: keyward_domain::SortOrder::Asc,
-                    limit: keyward_domain::PageLimit::largest(),
+                    order: SortOrder::Asc,
+                    limit: PageLimit::largest(),
                     cursor,
                 },
             )?;
@@ -192,26 +184,46 @@ impl Keyward {
                 other => Error::from_store(other, Resource::ClientApp),
             })?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
+        let shown = self.in_environment(app, &env);
         Ok(CreatedApp {
-            app: self.view(&app, &env),
+            app: shown.app,
+            environment: shown.environment,
             client_secret: secret,
         })
     }
 
-    /// Apps of an environment, filtered and paginated.
-    pub fn list_apps(&self, env: &str, query: &AppQuery) -> Result<Page<AppView>, Error> {
+    /// Apps of an environment by creation time in `order`, paginated; `search` keeps
+    /// those whose name or client ID contains it (case-insensitively).
+    pub fn list_apps(
+        &self,
+        env: &str,
+        search: Option<&str>,
+        order: SortOrder,
+        limit: PageLimit,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<AppInEnvironment>, Error> {
         let env = self.environment(env)?;
-        let page = self.store.list_apps(env.id, query)?;
+        let query = AppQuery {
+            search: search.map(str::to_owned),
+            order,
+            limit,
+            cursor,
+        };
+        let page = self.store.list_apps(env.id, &query)?;
         Ok(Page {
-            items: page.items.iter().map(|a| self.view(a, &env)).collect(),
+            items: page
+                .items
+                .into_iter()
+                .map(|a| self.in_environment(a, &env))
+                .collect(),
             next_cursor: page.next_cursor,
         })
     }
 
     /// One app.
-    pub fn get_app(&self, env: &str, client_id: &str) -> Result<AppView, Error> {
+    pub fn get_app(&self, env: &str, client_id: &str) -> Result<AppInEnvironment, Error> {
         let (env, app) = self.app(env, client_id)?;
-        Ok(self.view(&app, &env))
+        Ok(self.in_environment(app, &env))
     }
 
     /// Replaces an app's roles; its existing tokens get the new permissions on their
@@ -222,7 +234,7 @@ impl Keyward {
         env: &str,
         client_id: &str,
         roles: &[String],
-    ) -> Result<AppView, Error> {
+    ) -> Result<AppInEnvironment, Error> {
         let (env, app) = self.app(env, client_id)?;
         let names = parse_role_names(roles)?;
         let (role_ids, grants) = self.resolve_roles(&env, &names)?;
@@ -236,7 +248,7 @@ impl Keyward {
             .replace_app_roles(app.id, &role_ids, self.clock.now())
             .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
-        Ok(self.view(&updated, &env))
+        Ok(self.in_environment(updated, &env))
     }
 
     /// Activates or deactivates an app (idempotent). Deactivation stops every token of
@@ -247,7 +259,7 @@ impl Keyward {
         env: &str,
         client_id: &str,
         status: AppStatus,
-    ) -> Result<AppView, Error> {
+    ) -> Result<AppInEnvironment, Error> {
         let (env, app) = self.app(env, client_id)?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
         let updated = self
@@ -255,7 +267,7 @@ impl Keyward {
             .set_app_status(app.id, status, self.clock.now())
             .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
-        Ok(self.view(&updated, &env))
+        Ok(self.in_environment(updated, &env))
     }
 
     /// Deletes an inactive app for good (409 while active).

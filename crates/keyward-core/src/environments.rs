@@ -1,6 +1,5 @@
 //! Use cases on environments.
 
-use chrono::{DateTime, Utc};
 use keyward_domain::{
     Cursor, Environment, EnvironmentName, EnvironmentSlug, Page, PageLimit, SortOrder,
     ValidationError,
@@ -9,33 +8,6 @@ use keyward_store::{ChangeSubject, EnvironmentChange, NewEnvironment};
 
 use crate::error::{Error, Resource};
 use crate::{Keyward, Principal};
-
-/// An environment as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EnvironmentView {
-    /// Its slug.
-    pub slug: String,
-    /// Its display name.
-    pub name: String,
-    /// Whether its apps may get and use tokens.
-    pub enabled: bool,
-    /// How many client apps it holds.
-    pub client_apps: i64,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&Environment> for EnvironmentView {
-    fn from(e: &Environment) -> Self {
-        Self {
-            slug: e.slug.as_str().to_owned(),
-            name: e.name.as_str().to_owned(),
-            enabled: e.enabled,
-            client_apps: e.client_app_count,
-            created_at: e.created_at,
-        }
-    }
-}
 
 impl Keyward {
     /// The environment with this slug, or 404.
@@ -48,11 +20,7 @@ impl Keyward {
     }
 
     /// Creates an environment (with its built-in roles).
-    pub fn create_environment(
-        &self,
-        slug: &str,
-        name: Option<&str>,
-    ) -> Result<EnvironmentView, Error> {
+    pub fn create_environment(&self, slug: &str, name: Option<&str>) -> Result<Environment, Error> {
         let mut errors = Vec::new();
         let slug = EnvironmentSlug::parse(slug)
             .map_err(|e| errors.push(e))
@@ -70,7 +38,7 @@ impl Keyward {
             .create_environment(&NewEnvironment { slug, name }, self.clock.now())
             .map_err(|e| Error::from_store(e, Resource::Environment))?;
         self.changed(&ChangeSubject::Environment(env.id));
-        Ok(EnvironmentView::from(&env))
+        Ok(env)
     }
 
     /// Environments the principal can see: all for a global principal, its own otherwise.
@@ -80,10 +48,10 @@ impl Keyward {
         order: SortOrder,
         limit: PageLimit,
         cursor: Option<Cursor>,
-    ) -> Result<Page<EnvironmentView>, Error> {
+    ) -> Result<Page<Environment>, Error> {
         if !principal.global {
             let items = match principal.environment() {
-                Some(slug) => vec![EnvironmentView::from(&self.environment(slug.as_str())?)],
+                Some(slug) => vec![self.environment(slug.as_str())?],
                 None => vec![],
             };
             return Ok(Page {
@@ -91,16 +59,12 @@ impl Keyward {
                 next_cursor: None,
             });
         }
-        let page = self.store.list_environments(order, limit, cursor)?;
-        Ok(Page {
-            items: page.items.iter().map(EnvironmentView::from).collect(),
-            next_cursor: page.next_cursor,
-        })
+        Ok(self.store.list_environments(order, limit, cursor)?)
     }
 
     /// One environment.
-    pub fn get_environment(&self, slug: &str) -> Result<EnvironmentView, Error> {
-        Ok(EnvironmentView::from(&self.environment(slug)?))
+    pub fn get_environment(&self, slug: &str) -> Result<Environment, Error> {
+        self.environment(slug)
     }
 
     /// Renames, enables or disables an environment. Disabling refuses every token
@@ -110,7 +74,7 @@ impl Keyward {
         slug: &str,
         name: Option<&str>,
         enabled: Option<bool>,
-    ) -> Result<EnvironmentView, Error> {
+    ) -> Result<Environment, Error> {
         let env = self.environment(slug)?;
         let name = name
             .map(EnvironmentName::parse)
@@ -131,6 +95,6 @@ impl Keyward {
             )
             .map_err(|e| Error::from_store(e, Resource::Environment))?;
         self.changed(&ChangeSubject::Environment(env.id));
-        Ok(EnvironmentView::from(&updated))
+        Ok(updated)
     }
 }

@@ -41,17 +41,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{KeySource, Principal, PrincipalKind, Target, Validator, ValidatorConfig};
-pub use admins::{AdminView, BootstrapOutcome};
-pub use apps::{AppView, CreatedApp};
+pub use admins::BootstrapOutcome;
+pub use apps::{AppInEnvironment, CreatedApp};
 pub use clock::{Clock, Io, SystemClock};
-pub use environments::EnvironmentView;
 pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
 pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
-pub use keyward_domain as domain;
-pub use keyward_store as store;
 pub use random::{OsRandomness, Randomness};
-pub use roles::RoleView;
 
 use keyward_domain::Quota;
 use keyward_store::{ChangeSubject, Store};

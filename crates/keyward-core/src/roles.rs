@@ -1,6 +1,5 @@
 //! Use cases on roles.
 
-use chrono::{DateTime, Utc};
 use keyward_domain::{
     BuiltinRole, Cursor, Grants, Page, PageLimit, Permission, Role, RoleName, SortOrder,
     ValidationError,
@@ -9,30 +8,6 @@ use keyward_store::{ChangeSubject, NewRole};
 
 use crate::error::{Error, Resource};
 use crate::{Keyward, Principal};
-
-/// A role as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RoleView {
-    /// Its name.
-    pub name: String,
-    /// Its permissions (`*:*` for every permission).
-    pub permissions: Vec<String>,
-    /// Whether it is built in (cannot be changed or deleted).
-    pub builtin: bool,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&Role> for RoleView {
-    fn from(r: &Role) -> Self {
-        Self {
-            name: r.name.as_str().to_owned(),
-            permissions: r.grants().to_strings(),
-            builtin: r.builtin.is_some(),
-            created_at: r.created_at,
-        }
-    }
-}
 
 /// Parses a list of permission strings, reporting each bad one by index.
 pub(crate) fn parse_permissions(texts: &[String]) -> Result<Vec<Permission>, Error> {
@@ -92,7 +67,7 @@ impl Keyward {
         env: &str,
         name: &str,
         permissions: &[String],
-    ) -> Result<RoleView, Error> {
+    ) -> Result<Role, Error> {
         let env = self.environment(env)?;
         let mut errors = Vec::new();
         let name = RoleName::parse(name).map_err(|e| errors.push(e)).ok();
@@ -130,7 +105,7 @@ impl Keyward {
             )
             .map_err(|e| Error::from_store(e, Resource::Role))?;
         self.changed(&ChangeSubject::Role(role.id));
-        Ok(RoleView::from(&role))
+        Ok(role)
     }
 
     /// Roles of an environment, built-in ones included.
@@ -140,18 +115,14 @@ impl Keyward {
         order: SortOrder,
         limit: PageLimit,
         cursor: Option<Cursor>,
-    ) -> Result<Page<RoleView>, Error> {
+    ) -> Result<Page<Role>, Error> {
         let env = self.environment(env)?;
-        let page = self.store.list_roles(env.id, order, limit, cursor)?;
-        Ok(Page {
-            items: page.items.iter().map(RoleView::from).collect(),
-            next_cursor: page.next_cursor,
-        })
+        Ok(self.store.list_roles(env.id, order, limit, cursor)?)
     }
 
     /// One role.
-    pub fn get_role(&self, env: &str, name: &str) -> Result<RoleView, Error> {
-        Ok(RoleView::from(&self.role(env, name)?.1))
+    pub fn get_role(&self, env: &str, name: &str) -> Result<Role, Error> {
+        Ok(self.role(env, name)?.1)
     }
 
     /// Replaces a custom role's permissions; every app holding it sees the change on
@@ -162,7 +133,7 @@ impl Keyward {
         env: &str,
         name: &str,
         permissions: &[String],
-    ) -> Result<RoleView, Error> {
+    ) -> Result<Role, Error> {
         let (env, role) = self.role(env, name)?;
         let permissions = parse_permissions(permissions)?;
         if role.builtin.is_some() {
@@ -180,7 +151,7 @@ impl Keyward {
             .replace_role_permissions(role.id, &permissions, self.clock.now())
             .map_err(|e| Error::from_store(e, Resource::Role))?;
         self.changed(&ChangeSubject::Role(role.id));
-        Ok(RoleView::from(&updated))
+        Ok(updated)
     }
 
     /// Deletes a custom role. A role still bound to apps needs `force`, which unbinds it.

@@ -80,7 +80,7 @@ impl TestCore {
             .create_app(&system, "default", name, &[role])
             .unwrap();
         (
-            created.app.client_id.clone(),
+            created.app.client_id.as_str().to_owned(),
             created.client_secret.expose().to_owned(),
         )
     }

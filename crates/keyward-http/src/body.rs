@@ -12,7 +12,7 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
-use keyward_core::domain::{Cursor, PageLimit, SortOrder, ValidationError};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -231,25 +231,77 @@ fn content_type(req: &HttpRequest) -> Option<String> {
     )
 }
 
-/// The fields of a JSON object body, taken one by one; what is left over is refused.
-pub struct Fields {
-    map: Map<String, Value>,
-    errors: Vec<(String, String)>,
+/// The kind of JSON value a request body field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A string.
+    Text,
+    /// A list of strings.
+    TextList,
+    /// `true` or `false`.
+    Boolean,
 }
 
-impl Fields {
-    /// Reads a JSON object body. `allow_empty` accepts no body at all (as `{}`).
+/// One field of a JSON request body, as the strict reader checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldRule {
+    /// The field's name in the JSON object.
+    pub name: &'static str,
+    /// The kind of value it holds.
+    pub kind: FieldKind,
+    /// Whether it must be present (and not `null`).
+    pub required: bool,
+}
+
+impl FieldRule {
+    /// A field that must be present.
+    pub const fn required(name: &'static str, kind: FieldKind) -> Self {
+        Self {
+            name,
+            kind,
+            required: true,
+        }
+    }
+
+    /// A field that may be missing or `null` (both mean "not given").
+    pub const fn optional(name: &'static str, kind: FieldKind) -> Self {
+        Self {
+            name,
+            kind,
+            required: false,
+        }
+    }
+}
+
+/// A request body type of the management API. The strict reader checks the JSON object
+/// against [`Self::FIELDS`] — every unknown field, missing field and value of the wrong
+/// kind reported at once (422), in the order of `FIELDS`, unknown fields last and
+/// sorted — and only then deserializes the type from what it checked, so serde never
+/// sees a body it could refuse. A unit test holds each type's `FIELDS` to its serde
+/// shape.
+pub trait JsonRequest: DeserializeOwned {
+    /// The fields the body may hold, in the order their errors are reported.
+    const FIELDS: &'static [FieldRule];
+    /// Whether a request with no body at all is read as `{}`.
+    const EMPTY_BODY_ALLOWED: bool = false;
+}
+
+/// A JSON object request body, read but not yet checked.
+#[derive(Debug)]
+pub struct JsonObject(Map<String, Value>);
+
+impl JsonObject {
+    /// Reads a JSON object body: 413/408 from [`read_limited`], 415 unless the body is
+    /// `application/json` (or `application/*+json`), 400 unless it is a JSON object.
+    /// `empty_allowed` accepts no body at all (as `{}`).
     pub async fn read(
         req: &HttpRequest,
         payload: web::Payload,
-        allow_empty: bool,
+        empty_allowed: bool,
     ) -> Result<Self, ApiError> {
         let body = read_limited(req, payload, JSON_LIMIT).await?;
-        if body.is_empty() && allow_empty {
-            return Ok(Self {
-                map: Map::new(),
-                errors: vec![],
-            });
+        if body.is_empty() && empty_allowed {
+            return Ok(Self(Map::new()));
         }
         match content_type(req).as_deref() {
             Some("application/json") => {}
@@ -266,84 +318,91 @@ impl Fields {
         let value: Value = serde_json::from_slice(&body)
             .map_err(|e| ApiError::malformed(format!("not valid JSON: {e}")))?;
         match value {
-            Value::Object(map) => Ok(Self {
-                map,
-                errors: vec![],
-            }),
+            Value::Object(map) => Ok(Self(map)),
             _ => Err(ApiError::malformed("the body must be a JSON object")),
         }
     }
 
-    fn refuse(&mut self, field: &str, message: &str) {
-        self.errors.push((field.to_owned(), message.to_owned()));
+    /// An object already parsed (unit tests).
+    #[cfg(test)]
+    pub(crate) fn from_map(map: Map<String, Value>) -> Self {
+        Self(map)
     }
 
-    /// A string field; `None` (and an error when `required`) when missing or not a string.
-    pub fn string(&mut self, field: &str, required: bool) -> Option<String> {
-        match self.map.remove(field) {
-            Some(Value::String(s)) => Some(s),
-            None | Some(Value::Null) if !required => None,
-            None | Some(Value::Null) => {
-                self.refuse(field, "is required");
-                None
-            }
-            Some(_) => {
-                self.refuse(field, "must be a string");
-                None
-            }
-        }
+    /// The value of a string field, when it is present and a string (a look before
+    /// [`Self::into_request`], for a rule that takes precedence over the field checks).
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.0.get(field).and_then(Value::as_str)
     }
 
-    /// A list-of-strings field.
-    pub fn string_list(&mut self, field: &str, required: bool) -> Option<Vec<String>> {
-        match self.map.remove(field) {
-            Some(Value::Array(items)) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
-                    match item {
-                        Value::String(s) => out.push(s),
-                        _ => self.refuse(&format!("{field}[{i}]"), "must be a string"),
+    /// Checks the object against `T`'s fields and builds `T`: 422 with every field error
+    /// at once.
+    pub fn into_request<T: JsonRequest>(self) -> Result<T, ApiError> {
+        let mut map = self.0;
+        let mut errors: Vec<(String, String)> = Vec::new();
+        let mut checked = Map::new();
+        for rule in T::FIELDS {
+            let value = match map.remove(rule.name) {
+                None | Some(Value::Null) => {
+                    if rule.required {
+                        errors.push((rule.name.to_owned(), "is required".to_owned()));
                     }
+                    continue;
                 }
-                Some(out)
-            }
-            None | Some(Value::Null) if !required => None,
-            None | Some(Value::Null) => {
-                self.refuse(field, "is required");
-                None
-            }
-            Some(_) => {
-                self.refuse(field, "must be a list of strings");
-                None
+                Some(value) => value,
+            };
+            let kind_error = match (rule.kind, &value) {
+                (FieldKind::Text, Value::String(_)) | (FieldKind::Boolean, Value::Bool(_)) => None,
+                (FieldKind::TextList, Value::Array(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if !item.is_string() {
+                            errors.push((
+                                format!("{}[{i}]", rule.name),
+                                "must be a string".to_owned(),
+                            ));
+                        }
+                    }
+                    None
+                }
+                (FieldKind::Text, _) => Some("must be a string"),
+                (FieldKind::TextList, _) => Some("must be a list of strings"),
+                (FieldKind::Boolean, _) => Some("must be true or false"),
+            };
+            match kind_error {
+                Some(message) => errors.push((rule.name.to_owned(), message.to_owned())),
+                None => {
+                    checked.insert(rule.name.to_owned(), value);
+                }
             }
         }
-    }
-
-    /// A boolean field.
-    pub fn boolean(&mut self, field: &str) -> Option<bool> {
-        match self.map.remove(field) {
-            Some(Value::Bool(b)) => Some(b),
-            None | Some(Value::Null) => None,
-            Some(_) => {
-                self.refuse(field, "must be true or false");
-                None
-            }
-        }
-    }
-
-    /// Ends reading: refuses unknown fields and reports every error at once (422).
-    pub fn finish(mut self) -> Result<(), ApiError> {
-        let mut unknown: Vec<String> = self.map.keys().cloned().collect();
+        let mut unknown: Vec<String> = map.keys().cloned().collect();
         unknown.sort();
         for field in unknown {
-            self.refuse(&field, "is not a field of this request");
+            errors.push((field, "is not a field of this request".to_owned()));
         }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid(self.errors))
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
         }
+        // Cannot fail for a body that passed the checks, unless `FIELDS` and the type's
+        // serde shape disagree: a bug, which the unit tests of the wire types catch.
+        serde_json::from_value(Value::Object(checked)).map_err(|e| {
+            ApiError::from(keyward_core::Error::Internal(format!(
+                "request body {}: {e}",
+                std::any::type_name::<T>()
+            )))
+        })
     }
+}
+
+/// Reads and checks a JSON request body of type `T` (see [`JsonObject::read`] and
+/// [`JsonObject::into_request`]).
+pub async fn read_json<T: JsonRequest>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    JsonObject::read(req, payload, T::EMPTY_BODY_ALLOWED)
+        .await?
+        .into_request()
 }
 
 /// Query string pairs.
@@ -353,54 +412,118 @@ pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `?limit=`, `?cursor=`, `?order=` (and `?sort=created_at`), with 422 on bad values.
-pub struct ListParams {
-    /// Page size.
-    pub limit: PageLimit,
-    /// Where to continue.
-    pub cursor: Option<Cursor>,
-    /// Sort order by creation time.
-    pub order: SortOrder,
-    /// `?search=`.
-    pub search: Option<String>,
-}
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+    use serde::Deserialize;
 
-impl ListParams {
-    /// Parses the list parameters of a request.
-    pub fn parse(req: &HttpRequest) -> Result<Self, ApiError> {
-        let mut params = ListParams {
-            limit: PageLimit::default(),
-            cursor: None,
-            order: SortOrder::Desc,
-            search: None,
+    use super::*;
+
+    /// A request with one field of each kind.
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        name: String,
+        #[serde(default)]
+        tags: Vec<String>,
+        enabled: Option<bool>,
+    }
+
+    impl JsonRequest for Sample {
+        const FIELDS: &'static [FieldRule] = &[
+            FieldRule::required("name", FieldKind::Text),
+            FieldRule::optional("tags", FieldKind::TextList),
+            FieldRule::optional("enabled", FieldKind::Boolean),
+        ];
+    }
+
+    fn read(json: &str) -> Result<Sample, ApiError> {
+        match serde_json::from_str(json) {
+            Ok(Value::Object(map)) => JsonObject(map).into_request(),
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    /// The 422 body's `errors`, as (field, message) pairs.
+    fn field_errors(e: &ApiError) -> Vec<(String, String)> {
+        assert_eq!(e.kind(), "validation-error");
+        let response = e.error_response();
+        let bytes = match actix_web::body::to_bytes(response.into_body()).now_or_never() {
+            Some(Ok(bytes)) => bytes,
+            _ => panic!("no body"),
         };
-        let mut errors: Vec<ValidationError> = Vec::new();
-        for (key, value) in query_pairs(req) {
-            match key.as_str() {
-                "limit" => PageLimit::parse(&value)
-                    .map(|l| params.limit = l)
-                    .unwrap_or_else(|e| errors.push(e)),
-                "cursor" => Cursor::decode(&value)
-                    .map(|c| params.cursor = Some(c))
-                    .unwrap_or_else(|e| errors.push(e)),
-                "order" => SortOrder::parse(&value)
-                    .map(|o| params.order = o)
-                    .unwrap_or_else(|e| errors.push(e)),
-                "sort" if value == "created_at" => {}
-                "sort" => errors.push(ValidationError::new(
-                    "sort",
-                    "only `created_at` is supported",
-                )),
-                "search" => params.search = Some(value),
-                _ => {}
-            }
-        }
-        if errors.is_empty() {
-            Ok(params)
-        } else {
-            Err(ApiError::invalid(
-                errors.into_iter().map(|e| (e.field, e.message)).collect(),
-            ))
-        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors: {body}"))
+            .iter()
+            .map(|e| {
+                (
+                    e["field"].as_str().unwrap_or_default().to_owned(),
+                    e["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(f, m)| ((*f).to_owned(), (*m).to_owned()))
+            .collect()
+    }
+
+    use futures_util::FutureExt;
+
+    #[test]
+    fn a_good_body_becomes_the_request() {
+        assert_eq!(
+            read(r#"{"name": "a", "tags": ["x", "y"], "enabled": false}"#).ok(),
+            Some(Sample {
+                name: "a".into(),
+                tags: vec!["x".into(), "y".into()],
+                enabled: Some(false),
+            })
+        );
+        // Optional fields may be missing or null.
+        assert_eq!(
+            read(r#"{"name": "a", "tags": null, "enabled": null}"#).ok(),
+            Some(Sample {
+                name: "a".into(),
+                tags: vec![],
+                enabled: None,
+            })
+        );
+    }
+
+    #[test]
+    fn every_error_at_once_in_field_order_then_unknown_fields_sorted() {
+        let e = read(r#"{"zeta": 1, "tags": ["ok", 3, null], "enabled": "yes", "alpha": 2}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(
+            field_errors(&e),
+            pairs(&[
+                ("name", "is required"),
+                ("tags[1]", "must be a string"),
+                ("tags[2]", "must be a string"),
+                ("enabled", "must be true or false"),
+                ("alpha", "is not a field of this request"),
+                ("zeta", "is not a field of this request"),
+            ])
+        );
+        let e = read(r#"{"name": null, "tags": "x"}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(
+            field_errors(&e),
+            pairs(&[
+                ("name", "is required"),
+                ("tags", "must be a list of strings"),
+            ])
+        );
+        let e = read(r#"{"name": 5}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(field_errors(&e), pairs(&[("name", "must be a string")]));
     }
 }

@@ -13,6 +13,7 @@ use keyward_core::Error;
 use serde_json::json;
 
 use crate::body::BodyError;
+use crate::wire::oauth::OAuthErrorBody;
 
 /// How a core error is answered on every HTTP surface, whatever the body format: the
 /// one exhaustive match over core errors (no wildcard arm, so a new variant does not
@@ -618,7 +619,10 @@ impl ResponseError for OAuthError {
         if self.status == StatusCode::REQUEST_TIMEOUT {
             res.force_close();
         }
-        res.json(json!({"error": self.code, "error_description": self.description}))
+        res.json(OAuthErrorBody {
+            error: self.code,
+            error_description: &self.description,
+        })
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use keyward_core::domain::{EnvironmentSlug, Permission};
 use keyward_core::{Error, Principal, Target, Validator};
+use keyward_domain::{EnvironmentSlug, Permission};
 
 use crate::error::ApiError;
 

@@ -4,7 +4,8 @@
 //!
 //! Architecture invariant: routes stay thin — authenticate and authorize through the
 //! extractor, read the input, call one use case of keyward-core, answer. No route checks
-//! a permission by hand, and no business rule lives here.
+//! a permission by hand, and no business rule lives here. Every request and response
+//! body is a struct of the `wire` module, built from the domain types core returns.
 //!
 //! Embedding: register a `web::Data<keyward_core::Validator>` and use [`Authorized<P>`]
 //! with a permission declared by [`permission!`] in any actix-web service.
@@ -14,10 +15,12 @@ mod error;
 mod extract;
 mod oauth;
 mod routes;
+mod wire;
 
 use actix_web::{web, HttpResponse};
 use keyward_core::Keyward;
-use serde_json::json;
+
+use crate::wire::{Health, HealthResponse};
 
 pub use body::{track_requests, watch_connection, BodyError, ConnectionWatch, HttpLimits};
 pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
@@ -32,14 +35,20 @@ async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
         .await
         .unwrap_or_else(|e| Err(keyward_core::Error::Internal(format!("blocking pool: {e}"))));
     match answer {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Ok(()) => HttpResponse::Ok().json(HealthResponse {
+            status: Health::Ok,
+            reason: None,
+        }),
         Err(e) => {
             // Whatever the class, a failed health check means "do not send traffic
             // here": 503, and the class says what to look at.
             error::log_if_serious("health check", &e);
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
-                .json(json!({"status": "unavailable", "reason": error::classify(&e).reason()}))
+                .json(HealthResponse {
+                    status: Health::Unavailable,
+                    reason: Some(error::classify(&e).reason()),
+                })
         }
     }
 }

@@ -10,12 +10,12 @@ use base64::Engine;
 use keyward_core::{
     ClientCredentials, Error, IssuedToken, Keyward, SecretMethod, TokenRequest, Validator,
 };
-use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::body::{query_pairs, read_limited};
 use crate::error::{classify, log_if_serious, Class, OAuthError};
 use crate::extract::{authenticate, bearer, presents_bearer};
+use crate::wire::oauth::{StatusError, StatusResponse, TokenResponse, TokenType};
 
 /// Largest token request body (a token request is a few hundred bytes).
 const TOKEN_BODY_LIMIT: usize = 16 * 1024;
@@ -157,16 +157,17 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, O
     })
 }
 
+/// `200` to a token request (RFC 6749 §5.1), never cached.
 fn token_response(t: IssuedToken) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(json!({
-            "access_token": t.access_token,
-            "token_type": "Bearer",
-            "expires_in": t.expires_in,
-            "scope": t.scope,
-        }))
+        .json(TokenResponse {
+            access_token: &t.access_token,
+            token_type: TokenType::Bearer,
+            expires_in: t.expires_in,
+            scope: &t.scope,
+        })
 }
 
 /// `POST /oauth2/token`.
@@ -220,7 +221,7 @@ pub async fn status(req: HttpRequest, validator: web::Data<Validator>) -> HttpRe
     match result {
         Ok(()) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({"active": true})),
+            .json(StatusResponse::active()),
         Err(e) => status_refusal(&e, presented),
     }
 }
@@ -233,7 +234,7 @@ fn status_refusal(e: &Error, presented: bool) -> HttpResponse {
             HttpResponse::ServiceUnavailable()
                 .insert_header((header::RETRY_AFTER, "1"))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(json!({"active": false, "error": "temporarily_unavailable"}))
+                .json(StatusResponse::unknown(StatusError::TemporarilyUnavailable))
         }
         Class::Unauthenticated | Class::InvalidClient | Class::Forbidden => {
             HttpResponse::Unauthorized()
@@ -246,7 +247,7 @@ fn status_refusal(e: &Error, presented: bool) -> HttpResponse {
                     },
                 ))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(json!({"active": false}))
+                .json(StatusResponse::inactive())
         }
         Class::Invalid
         | Class::InvalidScope
@@ -254,7 +255,7 @@ fn status_refusal(e: &Error, presented: bool) -> HttpResponse {
         | Class::Conflict
         | Class::Internal => HttpResponse::InternalServerError()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({"active": false, "error": "server_error"})),
+            .json(StatusResponse::unknown(StatusError::ServerError)),
     }
 }
 

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use keyward_core::domain::EnvironmentSlug;
-use keyward_core::store::{DieselStore, LiveSource, StoreOptions};
 use keyward_core::{ChangeFollower, KeySource, SystemClock, Validator, ValidatorConfig};
+use keyward_domain::EnvironmentSlug;
 use keyward_http::{permission, Authorized};
+use keyward_store::{DieselStore, LiveSource, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 permission!(OrdersRead, "orders:read", OwnEnvironment);

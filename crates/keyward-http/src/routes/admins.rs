@@ -2,11 +2,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use keyward_core::Keyward;
-use serde_json::json;
 
 use super::{page, resource, run, AdminsManage, AdminsRead};
-use crate::body::{Fields, ListParams};
+use crate::body::read_json;
 use crate::error::ApiError;
+use crate::wire::admins::{AdminBody, CreateAdminRequest, CredentialBody};
+use crate::wire::{EmptyRequest, ListQuery};
 use crate::Authorized;
 
 async fn list(
@@ -14,10 +15,9 @@ async fn list(
     req: HttpRequest,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = ListParams::parse(&req)?;
-    Ok(page(
-        run(&core, move |k| k.list_admins(p.order, p.limit, p.cursor)).await?,
-    ))
+    let q = ListQuery::parse(&req)?;
+    let admins = run(&core, move |k| k.list_admins(q.order, q.limit, q.cursor)).await?;
+    Ok(page(admins, AdminBody::from))
 }
 
 async fn create(
@@ -26,24 +26,18 @@ async fn create(
     payload: web::Payload,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut f = Fields::read(&req, payload, false).await?;
-    let (username, password, role) = (
-        f.string("username", true),
-        f.string("password", true),
-        f.string("role", true),
-    );
-    f.finish()?;
+    let CreateAdminRequest {
+        username,
+        password,
+        role,
+    } = read_json(&req, payload).await?;
     let principal = auth.principal;
+    // The password is required here, so core generates none and returns none.
     let (admin, _) = run(&core, move |k| {
-        k.create_admin(
-            &principal,
-            &username.unwrap_or_default(),
-            password,
-            &role.unwrap_or_default(),
-        )
+        k.create_admin(&principal, &username, Some(password), &role)
     })
     .await?;
-    Ok(HttpResponse::Created().json(admin))
+    Ok(HttpResponse::Created().json(AdminBody::from(admin)))
 }
 
 async fn get(
@@ -52,7 +46,8 @@ async fn get(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
-    Ok(HttpResponse::Ok().json(run(&core, move |k| k.get_admin(&username)).await?))
+    let admin = run(&core, move |k| k.get_admin(&username)).await?;
+    Ok(HttpResponse::Ok().json(AdminBody::from(admin)))
 }
 
 async fn delete(
@@ -74,7 +69,7 @@ async fn issue_credential(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
-    Fields::read(&req, payload, true).await?.finish()?;
+    let EmptyRequest {} = read_json(&req, payload).await?;
     let principal = auth.principal;
     let (admin, credential) = run(&core, move |k| {
         k.issue_personal_credential(&principal, &username)
@@ -82,11 +77,11 @@ async fn issue_credential(
     .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({
-            "username": admin.username,
-            "credential": credential.expose(),
-            "created_at": admin.credential_created_at,
-        })))
+        .json(CredentialBody {
+            username: admin.username.as_str().to_owned(),
+            credential: credential.expose(),
+            created_at: admin.credential_created_at,
+        }))
 }
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {

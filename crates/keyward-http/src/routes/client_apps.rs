@@ -1,14 +1,14 @@
 //! `/api/v1/environments/{env}/client-apps`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use keyward_core::domain::AppStatus;
-use keyward_core::store::AppQuery;
 use keyward_core::Keyward;
-use serde_json::json;
+use keyward_domain::AppStatus;
 
 use super::{page, resource, run, ClientAppsManage, ClientAppsRead};
-use crate::body::{Fields, ListParams};
+use crate::body::read_json;
 use crate::error::ApiError;
+use crate::wire::apps::{AppBody, CreateAppRequest, CreatedAppBody, ReplaceAppRolesRequest};
+use crate::wire::{EmptyRequest, ListQuery};
 use crate::Authorized;
 
 async fn list(
@@ -18,14 +18,12 @@ async fn list(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
-    let p = ListParams::parse(&req)?;
-    let query = AppQuery {
-        search: p.search,
-        order: p.order,
-        limit: p.limit,
-        cursor: p.cursor,
-    };
-    Ok(page(run(&core, move |k| k.list_apps(&env, &query)).await?))
+    let q = ListQuery::parse(&req)?;
+    let apps = run(&core, move |k| {
+        k.list_apps(&env, q.search.as_deref(), q.order, q.limit, q.cursor)
+    })
+    .await?;
+    Ok(page(apps, AppBody::from))
 }
 
 async fn create(
@@ -36,31 +34,24 @@ async fn create(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
-    let mut f = Fields::read(&req, payload, false).await?;
-    let (name, roles) = (f.string("name", true), f.string_list("roles", false));
-    f.finish()?;
+    let request: CreateAppRequest = read_json(&req, payload).await?;
     let principal = auth.principal;
     let created = run(&core, move |k| {
-        k.create_app(
-            &principal,
-            &env,
-            &name.unwrap_or_default(),
-            &roles.unwrap_or_default(),
-        )
+        k.create_app(&principal, &env, &request.name, &request.roles)
     })
     .await?;
-    let mut body = serde_json::to_value(&created.app)
-        .map_err(|e| ApiError::from(keyward_core::Error::Internal(e.to_string())))?;
+    let location = format!(
+        "/api/v1/environments/{}/client-apps/{}",
+        created.environment.as_str(),
+        created.app.client_id.as_str()
+    );
     // The secret is in this response and nowhere else, ever.
-    body["client_secret"] = json!(created.client_secret.expose());
+    let body = CreatedAppBody {
+        app: AppBody::new(created.app, &created.environment),
+        client_secret: created.client_secret.expose(),
+    };
     Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!(
-                "/api/v1/environments/{}/client-apps/{}",
-                created.app.environment, created.app.client_id
-            ),
-        ))
+        .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))
         .json(body))
 }
@@ -71,7 +62,8 @@ async fn get(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let (env, client_id) = path.into_inner();
-    Ok(HttpResponse::Ok().json(run(&core, move |k| k.get_app(&env, &client_id)).await?))
+    let app = run(&core, move |k| k.get_app(&env, &client_id)).await?;
+    Ok(HttpResponse::Ok().json(AppBody::from(app)))
 }
 
 async fn replace_roles(
@@ -82,16 +74,13 @@ async fn replace_roles(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let (env, client_id) = path.into_inner();
-    let mut f = Fields::read(&req, payload, false).await?;
-    let roles = f.string_list("roles", true);
-    f.finish()?;
+    let request: ReplaceAppRolesRequest = read_json(&req, payload).await?;
     let principal = auth.principal;
-    Ok(HttpResponse::Ok().json(
-        run(&core, move |k| {
-            k.replace_app_roles(&principal, &env, &client_id, &roles.unwrap_or_default())
-        })
-        .await?,
-    ))
+    let app = run(&core, move |k| {
+        k.replace_app_roles(&principal, &env, &client_id, &request.roles)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(AppBody::from(app)))
 }
 
 async fn set_status(
@@ -103,14 +92,13 @@ async fn set_status(
     status: AppStatus,
 ) -> Result<HttpResponse, ApiError> {
     let (env, client_id) = path.into_inner();
-    Fields::read(&req, payload, true).await?.finish()?;
+    let EmptyRequest {} = read_json(&req, payload).await?;
     let principal = auth.principal;
-    Ok(HttpResponse::Ok().json(
-        run(&core, move |k| {
-            k.set_app_status(&principal, &env, &client_id, status)
-        })
-        .await?,
-    ))
+    let app = run(&core, move |k| {
+        k.set_app_status(&principal, &env, &client_id, status)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(AppBody::from(app)))
 }
 
 async fn deactivate(

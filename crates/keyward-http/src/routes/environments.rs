@@ -7,8 +7,12 @@ use super::{
     page, resource, run, EnvironmentsCreate, EnvironmentsManageIn, EnvironmentsRead,
     EnvironmentsReadIn,
 };
-use crate::body::{Fields, ListParams};
+use crate::body::read_json;
 use crate::error::ApiError;
+use crate::wire::environments::{
+    CreateEnvironmentRequest, EnvironmentBody, UpdateEnvironmentRequest,
+};
+use crate::wire::ListQuery;
 use crate::Authorized;
 
 async fn list(
@@ -16,14 +20,13 @@ async fn list(
     req: HttpRequest,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = ListParams::parse(&req)?;
+    let q = ListQuery::parse(&req)?;
     let principal = auth.principal;
-    Ok(page(
-        run(&core, move |k| {
-            k.list_environments(&principal, p.order, p.limit, p.cursor)
-        })
-        .await?,
-    ))
+    let environments = run(&core, move |k| {
+        k.list_environments(&principal, q.order, q.limit, q.cursor)
+    })
+    .await?;
+    Ok(page(environments, EnvironmentBody::from))
 }
 
 async fn create(
@@ -32,16 +35,15 @@ async fn create(
     payload: web::Payload,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut f = Fields::read(&req, payload, false).await?;
-    let (slug, name) = (f.string("slug", true), f.string("name", false));
-    f.finish()?;
+    let request: CreateEnvironmentRequest = read_json(&req, payload).await?;
     let env = run(&core, move |k| {
-        k.create_environment(&slug.unwrap_or_default(), name.as_deref())
+        k.create_environment(&request.slug, request.name.as_deref())
     })
     .await?;
+    let body = EnvironmentBody::from(env);
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/environments/{}", env.slug)))
-        .json(env))
+        .insert_header(("Location", format!("/api/v1/environments/{}", body.slug)))
+        .json(body))
 }
 
 async fn get(
@@ -50,7 +52,8 @@ async fn get(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner();
-    Ok(HttpResponse::Ok().json(run(&core, move |k| k.get_environment(&slug)).await?))
+    let env = run(&core, move |k| k.get_environment(&slug)).await?;
+    Ok(HttpResponse::Ok().json(EnvironmentBody::from(env)))
 }
 
 async fn update(
@@ -61,15 +64,12 @@ async fn update(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner();
-    let mut f = Fields::read(&req, payload, false).await?;
-    let (enabled, name) = (f.boolean("enabled"), f.string("name", false));
-    f.finish()?;
-    Ok(HttpResponse::Ok().json(
-        run(&core, move |k| {
-            k.update_environment(&slug, name.as_deref(), enabled)
-        })
-        .await?,
-    ))
+    let request: UpdateEnvironmentRequest = read_json(&req, payload).await?;
+    let env = run(&core, move |k| {
+        k.update_environment(&slug, request.name.as_deref(), request.enabled)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(EnvironmentBody::from(env)))
 }
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {

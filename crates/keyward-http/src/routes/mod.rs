@@ -10,14 +10,15 @@ use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
-use keyward_core::domain::{EnvironmentSlug, Page, Permission};
 use keyward_core::{Error, Keyward, Target};
+use keyward_domain::{EnvironmentSlug, Page, Permission};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::body::Fields;
+use crate::body::read_json;
 use crate::error::ApiError;
 use crate::extract::Authenticated;
+use crate::wire::authorize::{AuthorizeRequest, AuthorizeResponse};
+use crate::wire::PageBody;
 
 crate::permission!(EnvironmentsRead, "environments:read", OwnEnvironment);
 crate::permission!(EnvironmentsReadIn, "environments:read", PathEnvironment);
@@ -43,12 +44,10 @@ where
         .map_err(ApiError::from)
 }
 
-/// A list response: `{"items": [...], "next_cursor": "..." | null}`.
-pub(crate) fn page<T: Serialize>(page: Page<T>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "items": page.items,
-        "next_cursor": page.next_cursor.map(|c| c.encode()),
-    }))
+/// A list response, `{"items": [...], "next_cursor": "..." | null}`, of a page of domain
+/// items each turned into its wire type.
+pub(crate) fn page<D, T: Serialize>(page: Page<D>, to_body: impl FnMut(D) -> T) -> HttpResponse {
+    HttpResponse::Ok().json(PageBody::new(page, to_body))
 }
 
 /// The answer for a known path and a method it does not route: `OPTIONS` gets 204 with
@@ -185,17 +184,12 @@ async fn authorize(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::read(&req, payload, false).await?;
-    let permission = fields.string("permission", true);
-    // A resource server that serves one environment names it, so that a token of
-    // another environment holding the same permission is refused.
-    let environment = fields.string("environment", false);
-    fields.finish()?;
+    let request: AuthorizeRequest = read_json(&req, payload).await?;
     let mut errors = Vec::new();
-    let permission = Permission::parse(permission.as_deref().unwrap_or_default())
+    let permission = Permission::parse(&request.permission)
         .map_err(|e| errors.push(("permission".to_owned(), e.message)))
         .ok();
-    let target = match environment.as_deref().map(EnvironmentSlug::parse) {
+    let target = match request.environment.as_deref().map(EnvironmentSlug::parse) {
         None => Some(Target::OwnEnvironment),
         Some(Ok(slug)) => Some(Target::Environment(slug)),
         Some(Err(e)) => {
@@ -208,13 +202,13 @@ async fn authorize(
     };
     let caller_environment = auth.0.environment().map(|e| e.as_str().to_owned());
     match auth.0.authorize(&permission, &target) {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({
-            "allowed": true,
-            "permission": permission.to_string(),
-            "environment": caller_environment,
-        }))),
+        Ok(()) => Ok(HttpResponse::Ok().json(AuthorizeResponse {
+            allowed: true,
+            permission: permission.to_string(),
+            environment: caller_environment,
+        })),
         Err(e) => Err(ApiError::from(e)
-            .with("allowed", json!(false))
+            .with("allowed", serde_json::Value::Bool(false))
             .missing_scope(permission.to_string())),
     }
 }

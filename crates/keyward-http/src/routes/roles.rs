@@ -4,8 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use keyward_core::Keyward;
 
 use super::{page, resource, run, RolesManage, RolesRead};
-use crate::body::{query_pairs, Fields, ListParams};
+use crate::body::{read_json, JsonObject};
 use crate::error::ApiError;
+use crate::wire::roles::{CreateRoleRequest, DeleteRoleQuery, ReplaceRoleRequest, RoleBody};
+use crate::wire::ListQuery;
 use crate::Authorized;
 
 async fn list(
@@ -15,13 +17,12 @@ async fn list(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
-    let p = ListParams::parse(&req)?;
-    Ok(page(
-        run(&core, move |k| {
-            k.list_roles(&env, p.order, p.limit, p.cursor)
-        })
-        .await?,
-    ))
+    let q = ListQuery::parse(&req)?;
+    let roles = run(&core, move |k| {
+        k.list_roles(&env, q.order, q.limit, q.cursor)
+    })
+    .await?;
+    Ok(page(roles, RoleBody::from))
 }
 
 async fn create(
@@ -32,20 +33,13 @@ async fn create(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
-    let mut f = Fields::read(&req, payload, false).await?;
-    let (name, permissions) = (f.string("name", true), f.string_list("permissions", true));
-    f.finish()?;
+    let request: CreateRoleRequest = read_json(&req, payload).await?;
     let principal = auth.principal;
     let role = run(&core, move |k| {
-        k.create_role(
-            &principal,
-            &env,
-            &name.unwrap_or_default(),
-            &permissions.unwrap_or_default(),
-        )
+        k.create_role(&principal, &env, &request.name, &request.permissions)
     })
     .await?;
-    Ok(HttpResponse::Created().json(role))
+    Ok(HttpResponse::Created().json(RoleBody::from(role)))
 }
 
 async fn get(
@@ -54,7 +48,8 @@ async fn get(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let (env, name) = path.into_inner();
-    Ok(HttpResponse::Ok().json(run(&core, move |k| k.get_role(&env, &name)).await?))
+    let role = run(&core, move |k| k.get_role(&env, &name)).await?;
+    Ok(HttpResponse::Ok().json(RoleBody::from(role)))
 }
 
 async fn replace(
@@ -65,24 +60,22 @@ async fn replace(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let (env, name) = path.into_inner();
-    let mut f = Fields::read(&req, payload, false).await?;
-    let permissions = f.string_list("permissions", true);
-    // A client may send the whole role back; its name must stay the same.
-    let same_name = f.string("name", false);
-    if same_name.as_ref().is_some_and(|n| *n != name) {
+    let body = JsonObject::read(&req, payload, false).await?;
+    // A client may send the whole role back; its name must stay the same. A rename is
+    // refused on its own, before the field checks.
+    if body.text("name").is_some_and(|n| n != name) {
         return Err(ApiError::invalid(vec![(
             "name".into(),
             "roles cannot be renamed".into(),
         )]));
     }
-    f.finish()?;
+    let request: ReplaceRoleRequest = body.into_request()?;
     let principal = auth.principal;
-    Ok(HttpResponse::Ok().json(
-        run(&core, move |k| {
-            k.replace_role(&principal, &env, &name, &permissions.unwrap_or_default())
-        })
-        .await?,
-    ))
+    let role = run(&core, move |k| {
+        k.replace_role(&principal, &env, &name, &request.permissions)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(RoleBody::from(role)))
 }
 
 async fn delete(
@@ -92,21 +85,7 @@ async fn delete(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let (env, name) = path.into_inner();
-    let mut force = false;
-    for (k, v) in query_pairs(&req) {
-        if k == "force" {
-            force = match v.as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(ApiError::invalid(vec![(
-                        "force".into(),
-                        "must be `true` or `false`".into(),
-                    )]))
-                }
-            };
-        }
-    }
+    let DeleteRoleQuery { force } = DeleteRoleQuery::parse(&req)?;
     let principal = auth.principal;
     run(&core, move |k| {
         k.delete_role(&principal, &env, &name, force)

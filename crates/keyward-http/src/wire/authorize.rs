@@ -1,0 +1,47 @@
+//! `POST /api/v1/authorize`: may the caller use this permission now?
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::{FieldKind, FieldRule, JsonRequest};
+
+/// `POST /authorize`: `{"permission", "environment"?}`. A resource server that serves
+/// one environment names it, so that a token of another environment holding the same
+/// permission is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    /// The permission asked about (`resource:action`).
+    pub permission: String,
+    /// The environment the resource server serves.
+    pub environment: Option<String>,
+}
+
+impl JsonRequest for AuthorizeRequest {
+    const FIELDS: &'static [FieldRule] = &[
+        FieldRule::required("permission", FieldKind::Text),
+        FieldRule::optional("environment", FieldKind::Text),
+    ];
+}
+
+/// `200` to `POST /authorize`: `{"allowed": true, "permission", "environment"}`. A
+/// refusal is a problem (403) with `"allowed": false`.
+#[derive(Debug, Serialize)]
+pub struct AuthorizeResponse {
+    /// Always `true` (a refusal is an error response).
+    pub allowed: bool,
+    /// The permission, as parsed.
+    pub permission: String,
+    /// The caller's environment; `null` for a global principal (admins).
+    pub environment: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::request_tests::fields_match_serde_shape;
+
+    #[test]
+    fn request_shape() {
+        fields_match_serde_shape::<AuthorizeRequest>();
+    }
+}

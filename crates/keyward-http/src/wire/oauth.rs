@@ -1,0 +1,133 @@
+//! The OAuth endpoints' bodies: `POST /oauth2/token` (RFC 6749 §5.1 and §5.2) and
+//! `GET /oauth2/status`. The token request itself is a form, read in
+//! [`crate::oauth`].
+
+use serde::Serialize;
+
+/// The `token_type` of an access token (RFC 6749 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TokenType {
+    /// A Bearer token (RFC 6750).
+    Bearer,
+}
+
+/// `200` to `POST /oauth2/token` (RFC 6749 §5.1).
+#[derive(Serialize)]
+pub struct TokenResponse<'a> {
+    /// The JWT access token.
+    pub access_token: &'a str,
+    /// Always `Bearer`.
+    pub token_type: TokenType,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The granted scope (space-separated permissions).
+    pub scope: &'a str,
+}
+
+impl std::fmt::Debug for TokenResponse<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<hidden>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// An error of the token endpoint (RFC 6749 §5.2): `{"error", "error_description"}`.
+#[derive(Debug, Serialize)]
+pub struct OAuthErrorBody<'a> {
+    /// The RFC 6749 error code (`invalid_request`, `invalid_client`, …).
+    pub error: &'a str,
+    /// What went wrong, for a human.
+    pub error_description: &'a str,
+}
+
+/// Why `/oauth2/status` could not say whether a token is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusError {
+    /// Storage (or something else Keyward needs) did not answer: 503, retry.
+    TemporarilyUnavailable,
+    /// A bug: 500.
+    ServerError,
+}
+
+/// `GET /oauth2/status`: `{"active": true}`, `{"active": false}`, or, when it cannot
+/// tell, `{"active": false, "error": "..."}`.
+#[derive(Debug, Serialize)]
+pub struct StatusResponse {
+    /// Whether the token is valid and its app active in an enabled environment.
+    pub active: bool,
+    /// Why the answer could not be given, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<StatusError>,
+}
+
+impl StatusResponse {
+    /// `{"active": true}`.
+    pub fn active() -> Self {
+        Self {
+            active: true,
+            error: None,
+        }
+    }
+
+    /// `{"active": false}`.
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            error: None,
+        }
+    }
+
+    /// `{"active": false, "error": ...}`.
+    pub fn unknown(error: StatusError) -> Self {
+        Self {
+            active: false,
+            error: Some(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn bodies_keep_their_member_names_and_order() {
+        assert_eq!(
+            json(&TokenResponse {
+                access_token: "a.b.c",
+                token_type: TokenType::Bearer,
+                expires_in: 86_400,
+                scope: "orders:read",
+            }),
+            r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":86400,"scope":"orders:read"}"#
+        );
+        assert_eq!(json(&StatusResponse::active()), r#"{"active":true}"#);
+        assert_eq!(json(&StatusResponse::inactive()), r#"{"active":false}"#);
+        assert_eq!(
+            json(&StatusResponse::unknown(
+                StatusError::TemporarilyUnavailable
+            )),
+            r#"{"active":false,"error":"temporarily_unavailable"}"#
+        );
+        assert_eq!(
+            json(&StatusResponse::unknown(StatusError::ServerError)),
+            r#"{"active":false,"error":"server_error"}"#
+        );
+        assert_eq!(
+            json(&OAuthErrorBody {
+                error: "invalid_client",
+                error_description: "x"
+            }),
+            r#"{"error":"invalid_client","error_description":"x"}"#
+        );
+    }
+}
