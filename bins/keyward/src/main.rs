@@ -169,15 +169,24 @@ fn initialised(store: &dyn Store) -> anyhow::Result<bool> {
 }
 
 /// The refusal to start a new, empty instance where one lived.
-fn refuse_empty(evidence: &Path, database: &Path, what: &str) -> anyhow::Error {
+fn refuse_empty(evidence: &Path, database: &dyn std::fmt::Display, what: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{} shows that this data directory held a Keyward instance, but the database {} \
          {what}. Refusing to start a new, empty instance (new signing key, new admin) over \
          it: restore the database (with its -wal file), or start with \
          --allow-empty-database to really begin afresh",
         evidence.display(),
-        database.display()
+        database
     )
+}
+
+/// How the database is named in messages: the SQLite file, or the PostgreSQL URL
+/// without its password.
+fn database_name(settings: &Settings, store: &DieselStore) -> String {
+    match store.path() {
+        Some(path) => path.display().to_string(),
+        None => keyward_store::redact_url(&settings.database_url()),
+    }
 }
 
 /// Start-up work on the data directory, in this order and under the start lock: the
@@ -197,10 +206,12 @@ impl Startup {
         let lock = StartLock::acquire(&settings.data_dir)?;
         let master = master_key::load(settings)?;
         let previous = master_key::previous_instance(settings);
-        if let Some(evidence) = &previous {
-            let database = store_options(settings)
-                .file_path()
-                .context("database.url")?;
+        let database = store_options(settings)
+            .file_path()
+            .context("database.url")?;
+        // A SQLite file that went missing is caught here, before anything creates it; a
+        // PostgreSQL database that lost its instance is caught once opened (open_store).
+        if let (Some(evidence), Some(database)) = (&previous, database) {
             let has_data = std::fs::metadata(&database).is_ok_and(|m| m.len() > 0);
             if !has_data {
                 let what = if database.exists() {
@@ -209,7 +220,7 @@ impl Startup {
                     "is missing"
                 };
                 if !allow_empty {
-                    return Err(refuse_empty(evidence, &database, what));
+                    return Err(refuse_empty(evidence, &database.display(), what));
                 }
                 log::warn!(
                     "the database {} {what} but {} exists: starting a new, empty instance \
@@ -235,7 +246,7 @@ impl Startup {
             if !self.allow_empty && !initialised(&store)? {
                 return Err(refuse_empty(
                     evidence,
-                    store.path(),
+                    &database_name(settings, &store),
                     "holds no instance (no signing key, no admin)",
                 ));
             }
@@ -244,15 +255,26 @@ impl Startup {
     }
 }
 
-/// Opens the store and the core. The returned lock is held until the caller's start-up
-/// work (bootstrap) is done.
+/// What start-up holds until its first-start work (signing key, bootstrap) is done: the
+/// data directory's lock file, and on PostgreSQL the database's start-up lock, so
+/// instances on other machines starting together do that work once.
+struct StartLocks {
+    _file: StartLock,
+    _database: keyward_store::StartupLock,
+}
+
+/// Opens the store and the core. The returned locks are held until the caller's
+/// start-up work (bootstrap) is done.
 fn open_core(
     settings: &Settings,
     public_url: String,
     allow_empty: bool,
-) -> anyhow::Result<(Arc<Keyward>, Arc<DieselStore>, StartLock)> {
+) -> anyhow::Result<(Arc<Keyward>, Arc<DieselStore>, StartLocks)> {
     let mut startup = Startup::begin(settings, allow_empty)?;
     let store = startup.open_store(settings)?;
+    let database_lock = store
+        .lock_startup()
+        .context("taking the database's start-up lock")?;
     let master = match startup.master.take() {
         Some(key) => key,
         None => master_key::create(settings)?,
@@ -288,21 +310,38 @@ fn open_core(
         config,
         Arc::new(SystemClock),
     )?;
-    Ok((Arc::new(core), store, startup.lock))
+    Ok((
+        Arc::new(core),
+        store,
+        StartLocks {
+            _file: startup.lock,
+            _database: database_lock,
+        },
+    ))
 }
 
 /// Follows other processes' changes, writes `last_used_at` batches, prunes the feed.
+///
+/// The feed is read every resync interval (at most 250 ms apart), and at once when a
+/// PostgreSQL notification says another process committed a change: on PostgreSQL the
+/// thread holds one dedicated listening connection (never from the pool), and makes a
+/// new one (at most once a second) whenever it fails, so followers recover by
+/// themselves after a database restart. A lost notification costs one interval: the
+/// polled feed is the truth.
 fn background(
     core: Arc<Keyward>,
+    store: Arc<DieselStore>,
     resync: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let interval = resync.min(Duration::from_millis(250));
+        let mut listener = ListenerState::new(&store);
         let mut last_flush = Instant::now();
         let mut last_prune = Instant::now();
         let mut feed_failing = false;
         while !stop.load(Ordering::Acquire) {
-            std::thread::sleep(resync.min(Duration::from_millis(250)));
+            listener.wait(&store, interval);
             // Logged when it starts failing and when it recovers, not every poll.
             match core.sync_changes() {
                 Ok(_) if feed_failing => {
@@ -335,6 +374,60 @@ fn background(
     })
 }
 
+/// The background thread's LISTEN connection (PostgreSQL only), remade after failures.
+struct ListenerState {
+    postgres: bool,
+    listener: Option<keyward_store::ChangeListener>,
+    next_attempt: Instant,
+    failing: bool,
+}
+
+impl ListenerState {
+    fn new(store: &DieselStore) -> Self {
+        Self {
+            postgres: store.backend() == keyward_store::Backend::Postgres,
+            listener: None,
+            next_attempt: Instant::now(),
+            failing: false,
+        }
+    }
+
+    /// Waits `interval`, or less when a change is notified.
+    fn wait(&mut self, store: &DieselStore, interval: Duration) {
+        if self.postgres && self.listener.is_none() && Instant::now() >= self.next_attempt {
+            match store.change_listener() {
+                Ok(listener) => {
+                    self.listener = listener;
+                    if self.failing {
+                        self.failing = false;
+                        log::info!("change notifications: listening again");
+                    }
+                }
+                Err(e) => {
+                    self.next_attempt = Instant::now() + Duration::from_secs(1);
+                    if !self.failing {
+                        self.failing = true;
+                        log::warn!("change notifications: {e}; polling the feed meanwhile");
+                    }
+                }
+            }
+        }
+        let Some(listener) = &mut self.listener else {
+            std::thread::sleep(interval);
+            return;
+        };
+        if let Err(e) = listener.wait(interval) {
+            self.listener = None;
+            self.next_attempt = Instant::now() + Duration::from_secs(1);
+            if !self.failing {
+                self.failing = true;
+                log::warn!("change notifications: {e}; polling the feed meanwhile");
+            }
+            std::thread::sleep(interval);
+        }
+    }
+}
+
 fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&settings.server.bind)
         .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -347,7 +440,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_owned();
     // First-start work (migrations, signing key, bootstrap) runs under the start lock.
-    let (core, _store, lock) = open_core(&settings, public_url.clone(), allow_empty)?;
+    let (core, store, lock) = open_core(&settings, public_url.clone(), allow_empty)?;
     match core.bootstrap(settings.bootstrap.admin_credential.as_deref())? {
         BootstrapOutcome::AlreadyInitialized => {}
         BootstrapOutcome::CreatedWithConfiguredCredential => {
@@ -367,7 +460,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     drop(lock);
     let stop = Arc::new(AtomicBool::new(false));
     let resync = Duration::from_millis(settings.cache.resync_interval_ms.max(10));
-    let worker = background(Arc::clone(&core), resync, Arc::clone(&stop));
+    let worker = background(Arc::clone(&core), store, resync, Arc::clone(&stop));
     let workers = settings
         .server
         .workers

@@ -275,6 +275,12 @@ impl LiveState {
 
     /// Applies the changes committed since the last call (by any process) and returns
     /// them, so other caches can follow too.
+    ///
+    /// The source promises that no change ever appears below a number it has returned
+    /// (on PostgreSQL too, where transactions commit out of order) and says when
+    /// changes were pruned before this follower read them, with a leading `Unknown`
+    /// (which drops everything). So a hole in the sequence numbers means nothing here:
+    /// a rolled-back transaction's number, not lost data.
     pub fn sync_changes(&self) -> Result<Vec<ChangeSubject>, Error> {
         const BATCH: i64 = 1000;
         let mut applied = Vec::new();
@@ -284,18 +290,12 @@ impl LiveState {
             let Some(last) = changes.last().map(|c| c.seq) else {
                 break;
             };
-            // Sequence numbers are dense (one per committed change): a hole right after
-            // our position means entries were pruned before we read them, and what they
-            // said is unknown — start over.
-            if changes.first().is_some_and(|c| c.seq > after + 1) {
-                self.clear();
-                applied.push(ChangeSubject::Unknown);
-            }
             for change in &changes {
                 self.invalidate(&change.subject);
             }
             self.last_seq.fetch_max(last, Ordering::AcqRel);
-            let full = i64::try_from(changes.len()).is_ok_and(|n| n == BATCH);
+            // A full batch (one more with a leading `Unknown`) may have more behind it.
+            let full = i64::try_from(changes.len()).is_ok_and(|n| n >= BATCH);
             applied.extend(changes.into_iter().map(|c| c.subject));
             if !full {
                 break;
@@ -322,7 +322,8 @@ mod tests {
     fn raw(store: &DieselStore, sql: &str) {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;
-        let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy())
+        let path = store.path().unwrap_or_else(|| panic!("a SQLite store"));
+        let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
             .unwrap_or_else(|e| panic!("{e}"));
         conn.batch_execute(sql).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -361,16 +362,45 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_in_the_feed_makes_the_cache_start_over() {
+    fn pruned_changes_make_the_cache_start_over() {
         let (_dir, store) = store();
         let (live, env) = cached_environment(&store);
-        let next = store.latest_change().unwrap_or_else(|e| panic!("{e}")) + 5;
-        // A row whose predecessors were pruned before this follower read them.
-        raw(&store, &format!("INSERT INTO changes (seq, subject_kind, subject, at) VALUES ({next}, 'role', '999', '2026-01-01 00:00:00');"));
-        live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
+        // Changes this follower has not read yet are pruned before it reads them.
+        let other = store
+            .create_environment(
+                &NewEnvironment {
+                    slug: EnvironmentSlug::parse("other").unwrap_or_else(|e| panic!("{e}")),
+                    name: EnvironmentName::parse("Other").unwrap_or_else(|e| panic!("{e}")),
+                },
+                Utc::now(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        raw(&store, &format!("INSERT INTO changes (subject_kind, subject, at) VALUES ('environment', '{}', '2026-01-01 00:00:00');", other.id.0));
+        use keyward_store::ChangeFeed;
+        assert!(
+            store
+                .prune_changes(Utc::now() + chrono::Duration::hours(1))
+                .unwrap_or_else(|e| panic!("{e}"))
+                >= 1
+        );
+        let applied = live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(applied.first(), Some(&ChangeSubject::Unknown));
         assert!(matches!(
             live.environment(env, Io::Forbidden),
             Err(Stop::Blocked)
         ));
+    }
+
+    #[test]
+    fn a_hole_in_the_sequence_is_not_lost_data() {
+        let (_dir, store) = store();
+        let (live, env) = cached_environment(&store);
+        let next = store.latest_change().unwrap_or_else(|e| panic!("{e}")) + 5;
+        // A number nobody committed below this row (on PostgreSQL a rolled-back
+        // transaction's): the cache keeps what the feed did not name.
+        raw(&store, &format!("INSERT INTO changes (seq, subject_kind, subject, at) VALUES ({next}, 'role', '999', '2026-01-01 00:00:00');"));
+        let applied = live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(applied, vec![ChangeSubject::Role(RoleId(999))]);
+        assert!(live.environment(env, Io::Forbidden).is_ok(), "still cached");
     }
 }

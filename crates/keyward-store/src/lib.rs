@@ -1,6 +1,7 @@
 //! What Keyward's core needs from storage — one trait per aggregate, and [`Store`], their
-//! union — and, behind the `sqlite` feature, [`DieselStore`], the diesel implementation
-//! with embedded migrations.
+//! union — and, behind the `sqlite` and `postgres` features, [`DieselStore`], the diesel
+//! implementation on SQLite or PostgreSQL (one set of queries over a diesel
+//! `MultiConnection`) with embedded migrations for each.
 //!
 //! # Traits
 //!
@@ -33,16 +34,22 @@
 //! the app already has (a no-op). A write refused by a rule appends nothing either: its
 //! transaction rolls back.
 //!
-//! Sequence numbers come from SQLite's `AUTOINCREMENT` and are dense and in commit order
-//! only because SQLite has one writer at a time; readers of the feed rely on that today
-//! (a PostgreSQL sequence would not give it: that backend must return changes only up
-//! to a horizon below which every committed row is visible).
+//! Readers rely on one promise (see [`LiveSource::changes_since`]): a change never
+//! appears below a sequence number a reader has already passed, and data lost to
+//! pruning is reported as an [`ChangeSubject::Unknown`] change, never as a silent hole.
+//! On SQLite, which has one writer at a time, `AUTOINCREMENT` numbers are taken in
+//! commit order. On PostgreSQL, where transactions commit in any order, rows are
+//! numbered as their transaction commits, by a deferred trigger holding a one-row
+//! counter through the commit (`sql/feed.rs` explains why, and why not a horizon on
+//! transaction ids). On PostgreSQL every change also sends `NOTIFY keyward_changes` at
+//! commit, which a [`ChangeListener`] (a dedicated connection outside the pool) turns
+//! into an immediate wake-up; polling the feed stays the fallback.
 //!
 //! # Invariants under concurrency
 //!
 //! The database holds them, inside the writing transaction, and none of them relies on
-//! writers being serialised (SQLite's `BEGIN IMMEDIATE` does serialise them, but a
-//! PostgreSQL backend at READ COMMITTED would not):
+//! writers being serialised (SQLite's `BEGIN IMMEDIATE` does serialise them; PostgreSQL,
+//! where every session runs READ COMMITTED, does not):
 //!
 //! - Unique names: unique indexes — role and app names per environment and usernames
 //!   case-insensitively (`lower(…)`; a deleted app frees its name), environment slugs,
@@ -67,12 +74,14 @@
 )]
 
 mod records;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
 pub use records::*;
-#[cfg(feature = "sqlite")]
-pub use sql::{DieselStore, StoreOptions};
+#[cfg(feature = "postgres")]
+pub use sql::ChangeListener;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{redact_url, Backend, DieselStore, StartupLock, StoreOptions};
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
@@ -130,9 +139,18 @@ pub trait LiveSource: Send + Sync {
     fn admin_by_credential(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>>;
     /// Every signing key not yet retired, oldest first.
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Changes after `after`, oldest first, at most `limit`.
+    /// Changes after `after`, oldest first, at most `limit` (plus one leading
+    /// [`ChangeSubject::Unknown`] when changes after `after` were pruned: then what they
+    /// said is lost and a follower must start over).
+    ///
+    /// Only changes that are safe to pass: once a change with sequence number `n` has
+    /// been returned, no change with a number below `n` will ever appear (on PostgreSQL,
+    /// where transactions commit out of order, rows are numbered at commit). A follower
+    /// must not read a hole in the numbers as lost data: loss is only ever said by the
+    /// leading `Unknown`.
     fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
-    /// The newest change's sequence number (0 when none).
+    /// The position a new follower starts from: the newest change's sequence number (0
+    /// when none); every change committed later gets a larger one.
     fn latest_change(&self) -> StoreResult<i64>;
     /// Whether the storage answers at all, and is still the storage that was opened
     /// (for SQLite: the path names the same file; a deleted or replaced database file

@@ -1,23 +1,31 @@
-//! [`DieselStore`]: the [`Store`](crate::Store) on SQLite through diesel.
+//! [`DieselStore`]: the [`Store`](crate::Store) on SQLite or PostgreSQL through diesel.
 //!
 //! One module per aggregate, each implementing its trait directly: `environments`
 //! ([`EnvironmentStore`](crate::EnvironmentStore)), `roles` ([`RoleStore`](crate::RoleStore)),
 //! `apps` ([`AppStore`](crate::AppStore)), `admins` ([`AdminStore`](crate::AdminStore)),
 //! `keys` ([`SigningKeyStore`](crate::SigningKeyStore)), `feed`
-//! ([`ChangeFeed`](crate::ChangeFeed), and the change row every write appends). `live`
-//! implements [`LiveSource`](crate::LiveSource) from the read queries those modules own;
-//! `page` cuts keyset pages; `models` and `schema` are diesel's view of the tables.
+//! ([`ChangeFeed`](crate::ChangeFeed), the change row every write appends, and the
+//! feed's horizon). `live` implements [`LiveSource`](crate::LiveSource) from the read
+//! queries those modules own; `page` cuts keyset pages; `models` and `schema` are
+//! diesel's view of the tables; `connection` is the connection ([`Db`], one diesel
+//! `MultiConnection` over both backends) and the pool's manager; `listen` is
+//! PostgreSQL's LISTEN side ([`ChangeListener`]).
 //!
+//! Every query is written once, against [`Db`]. The few statements that differ by
+//! backend match on it: how a write transaction begins (`BEGIN IMMEDIATE` on SQLite,
+//! which needs it for a transaction that reads before it writes; a plain `BEGIN` at
+//! READ COMMITTED on PostgreSQL), and the change feed's sequence numbers and horizon.
 //! Rules that must hold under concurrency are conditional writes whose row count
-//! decides (see each method's comment): none depends on `BEGIN IMMEDIATE`, which
-//! [`DieselStore`] still uses because it is what SQLite needs for a transaction that
-//! reads before it writes.
+//! decides (see each method's comment): none depends on writers being serialised.
 
 mod admins;
 mod apps;
+mod connection;
 mod environments;
 mod feed;
 mod keys;
+#[cfg(feature = "postgres")]
+mod listen;
 mod live;
 mod models;
 mod page;
@@ -28,66 +36,124 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub(crate) use connection::Db;
+pub use connection::{redact as redact_url, Backend};
+#[cfg(feature = "postgres")]
+pub use listen::ChangeListener;
+
+#[cfg(feature = "postgres")]
+use connection::redact;
+use connection::{parse_url, Manager, Target};
+
 use crate::{StoreError, StoreResult};
 
+#[cfg(feature = "sqlite")]
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+#[cfg(feature = "postgres")]
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
-/// The connection type every query is written against. A second backend becomes a
-/// `#[derive(diesel::MultiConnection)]` enum here (see docs/ARCHITECTURE.md).
-type Db = SqliteConnection;
+/// The advisory lock PostgreSQL instances take around migrations, so instances that
+/// start together migrate one after the other (any fixed 64-bit number; "keyward\0").
+#[cfg(feature = "postgres")]
+const MIGRATION_LOCK: i64 = 0x6b65_7977_6172_6400;
+
+/// The advisory lock held through first-start work (signing key, bootstrap), so
+/// instances starting together on one PostgreSQL database do it once ("keyward\x01").
+#[cfg(feature = "postgres")]
+const STARTUP_LOCK: i64 = 0x6b65_7977_6172_6401;
+
+/// How long a start waits for another instance's first-start work.
+#[cfg(feature = "postgres")]
+const STARTUP_LOCK_WAIT_MS: u64 = 120_000;
+
+/// Held while a process does first-start work on the database (see
+/// [`DieselStore::lock_startup`]); released on drop.
+pub struct StartupLock {
+    #[cfg(feature = "postgres")]
+    _conn: Option<diesel::PgConnection>,
+}
 
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// `sqlite://PATH`, `sqlite:PATH` or a plain file path.
+    /// `postgres://…` (or `postgresql://…`) for PostgreSQL; `sqlite://PATH`,
+    /// `sqlite:PATH` or a plain file path for SQLite.
     pub url: String,
     /// Most connections held open at once.
     pub pool_size: u32,
     /// How long a statement waits on a lock, and a caller on a free connection,
     /// before the store answers `Unavailable`.
     pub busy_timeout: Duration,
-    /// Run pending migrations (and set WAL mode) while opening. An embedded validator
-    /// that only reads Keyward's database opens it without.
+    /// Run pending migrations (and, on SQLite, set WAL mode) while opening. An embedded
+    /// validator that only reads Keyward's database opens it without.
     pub migrate: bool,
 }
 
 impl StoreOptions {
     /// Options for a SQLite file with the defaults (pool of 8, 5 s busy timeout, migrate).
     pub fn sqlite(path: impl AsRef<Path>) -> Self {
+        Self::url(path.as_ref().to_string_lossy().into_owned())
+    }
+
+    /// Options for a database URL (`postgres://…` or a SQLite path) with the defaults
+    /// (pool of 8, 5 s busy timeout, migrate).
+    pub fn url(url: impl Into<String>) -> Self {
         Self {
-            url: path.as_ref().to_string_lossy().into_owned(),
+            url: url.into(),
             pool_size: 8,
             busy_timeout: Duration::from_secs(5),
             migrate: true,
         }
     }
 
-    /// The database file these options name (`url` without its `sqlite:` prefix).
-    pub fn file_path(&self) -> StoreResult<PathBuf> {
-        sqlite_path(&self.url)
+    /// The database file these options name (`url` without its `sqlite:` prefix), or
+    /// `None` for PostgreSQL; an error for a URL no backend accepts.
+    pub fn file_path(&self) -> StoreResult<Option<PathBuf>> {
+        match parse_url(&self.url)? {
+            Target::Sqlite(path) => Ok(Some(path)),
+            Target::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// Which backend these options name.
+    pub fn backend(&self) -> StoreResult<Backend> {
+        match parse_url(&self.url)? {
+            Target::Sqlite(_) => Ok(Backend::Sqlite),
+            Target::Postgres(_) => Ok(Backend::Postgres),
+        }
     }
 }
 
-/// Keyward's storage on a SQLite database file, shared by a bounded connection pool.
+/// Keyward's storage on a SQLite database file or a PostgreSQL database, shared by a
+/// bounded connection pool.
 ///
-/// The store remembers which file it opened (device and inode). Every connection taken
-/// from the pool, and every write transaction again just before it commits, checks that
-/// the path still names that file: a database deleted or replaced under a running
-/// process answers `Unavailable` (503 at the HTTP layer) instead of acknowledging
-/// writes into an unlinked inode. Pool connections open the file with SQLite's
-/// `mode=rw`, so a missing file is never silently re-created empty.
+/// On SQLite the store remembers which file it opened (device and inode). Every
+/// connection taken from the pool, and every write transaction again just before it
+/// commits, checks that the path still names that file: a database deleted or replaced
+/// under a running process answers `Unavailable` (503 at the HTTP layer) instead of
+/// acknowledging writes into an unlinked inode. Pool connections open the file with
+/// SQLite's `mode=rw`, so a missing file is never silently re-created empty.
+///
+/// On PostgreSQL a connection that fails (the server restarted, the network dropped)
+/// is discarded by the pool and a new one is made on the next call, so the store
+/// recovers by itself once the server answers again; meanwhile calls answer
+/// `Unavailable`.
 pub struct DieselStore {
-    pool: Pool<ConnectionManager<Db>>,
-    path: PathBuf,
-    file: FileId,
+    pool: Pool<Manager>,
+    backend: Backend,
+    /// The SQLite file and its identity; `None` on PostgreSQL.
+    file: Option<(PathBuf, FileId)>,
+    /// The URL it was opened with (PostgreSQL: for the listening connection).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    url: String,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    busy_timeout_ms: u64,
 }
 
 /// The identity of the database file: device and inode numbers. A path that now names
@@ -122,6 +188,7 @@ impl FileId {
 /// Creates the database file with mode 0600 if it does not exist, so SQLite (which
 /// gives `-wal` and `-shm` the mode of the database file) never creates it with the
 /// process umask. Returns whether it was created.
+#[cfg(feature = "sqlite")]
 fn create_database_file(path: &Path) -> StoreResult<bool> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -143,7 +210,7 @@ fn create_database_file(path: &Path) -> StoreResult<bool> {
 /// Narrows the database file and its `-wal` and `-shm` companions to mode 0600 when
 /// group or others may access them (earlier builds let SQLite create them with
 /// the process umask, typically 0644, and SQLite keeps a file's mode).
-#[cfg(unix)]
+#[cfg(all(unix, feature = "sqlite"))]
 fn tighten_modes(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut files = vec![path.to_path_buf()];
@@ -174,12 +241,13 @@ fn tighten_modes(path: &Path) {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(all(not(unix), feature = "sqlite"))]
 fn tighten_modes(_path: &Path) {}
 
 /// A SQLite URI for `path` that opens the file read-write but never creates it
 /// (`mode=rw`): a pool connection opened after the file was deleted fails instead of
 /// starting an empty database in its place.
+#[cfg(feature = "sqlite")]
 fn sqlite_uri(path: &Path) -> StoreResult<String> {
     let absolute = std::path::absolute(path)
         .map_err(|e| StoreError::Unavailable(format!("cannot resolve {}: {e}", path.display())))?;
@@ -204,42 +272,43 @@ fn sqlite_uri(path: &Path) -> StoreResult<String> {
     Ok(uri)
 }
 
-#[derive(Debug)]
-struct Pragmas {
-    busy_timeout_ms: u64,
+fn busy_ms(options: &StoreOptions) -> u64 {
+    u64::try_from(options.busy_timeout.as_millis()).unwrap_or(5000)
 }
 
-impl CustomizeConnection<Db, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut Db) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-            self.busy_timeout_ms
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    if path.is_empty() || path.contains(":memory:") || path.contains("://") {
-        return Err(StoreError::Unavailable(format!(
-            "`{url}` is not a SQLite database file (use sqlite://PATH or a path)"
-        )));
-    }
-    Ok(PathBuf::from(path))
+/// The pool over `manager`; building it makes the first connection, so a database
+/// that cannot be reached fails here.
+fn build_pool(options: &StoreOptions, manager: Manager) -> StoreResult<Pool<Manager>> {
+    Pool::builder()
+        .max_size(options.pool_size.max(1))
+        .min_idle(Some(1))
+        .connection_timeout(options.busy_timeout.max(Duration::from_millis(100)))
+        .build(manager)
+        .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))
 }
 
 impl DieselStore {
-    /// Opens the database, runs migrations when asked, and fills the pool.
+    /// Opens the database named by `options.url`, runs migrations when asked, and fills
+    /// the pool.
     ///
-    /// With `migrate`, a missing database file is created first with mode 0600, and an
-    /// existing one (with its `-wal` and `-shm`) is narrowed to 0600 if group or others
-    /// may access it. Without `migrate`, a missing file is an error.
+    /// SQLite: with `migrate`, a missing database file is created first with mode 0600,
+    /// and an existing one (with its `-wal` and `-shm`) is narrowed to 0600 if group or
+    /// others may access it. Without `migrate`, a missing file is an error.
+    ///
+    /// PostgreSQL: one connection is made first, so a wrong password, an unknown host
+    /// or a missing database fails here with the server's own words (the URL's
+    /// password is never repeated). Migrations run under an advisory lock, so
+    /// instances starting together migrate one after the other.
     pub fn open(options: &StoreOptions) -> StoreResult<Self> {
-        let path = sqlite_path(&options.url)?;
+        match parse_url(&options.url)? {
+            Target::Sqlite(path) => Self::open_sqlite(options, path),
+            Target::Postgres(url) => Self::open_postgres(options, url),
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn open_sqlite(options: &StoreOptions, path: PathBuf) -> StoreResult<Self> {
+        use diesel::connection::SimpleConnection;
         if options.migrate {
             create_database_file(&path)?;
             tighten_modes(&path);
@@ -254,7 +323,7 @@ impl DieselStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         if options.migrate {
             // WAL is a property of the file: set it once, before the pool opens.
-            let mut conn = SqliteConnection::establish(&url).map_err(|e| {
+            let mut conn = diesel::SqliteConnection::establish(&url).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
             })?;
             conn.batch_execute(&format!(
@@ -265,45 +334,153 @@ impl DieselStore {
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")))?;
         }
-        let pool = Pool::builder()
-            .max_size(options.pool_size.max(1))
-            .min_idle(Some(1))
-            .connection_timeout(options.busy_timeout.max(Duration::from_millis(100)))
-            .connection_customizer(Box::new(Pragmas {
-                busy_timeout_ms: u64::try_from(options.busy_timeout.as_millis()).unwrap_or(5000),
-            }))
-            .build(ConnectionManager::<Db>::new(url))
-            .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))?;
-        let store = Self { pool, path, file };
+        let manager = Manager {
+            url,
+            backend: Backend::Sqlite,
+            busy_timeout_ms: busy_ms(options),
+        };
+        let pool = build_pool(options, manager)?;
+        let store = Self {
+            pool,
+            backend: Backend::Sqlite,
+            file: Some((path, file)),
+            url: options.url.clone(),
+            busy_timeout_ms: busy_ms(options),
+        };
         // The file may have been swapped while it was being opened.
         store.check_file()?;
         Ok(store)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    #[cfg(not(feature = "sqlite"))]
+    fn open_sqlite(_options: &StoreOptions, _path: PathBuf) -> StoreResult<Self> {
+        Err(StoreError::Unavailable(
+            "this build of Keyward has no SQLite support".into(),
+        ))
+    }
+
+    #[cfg(feature = "postgres")]
+    fn open_postgres(options: &StoreOptions, url: String) -> StoreResult<Self> {
+        use diesel::connection::SimpleConnection;
+        use diesel::RunQueryDsl;
+        let shown = redact(&url);
+        let mut conn = diesel::PgConnection::establish(&url).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {shown}: {}",
+                e.to_string().trim()
+            ))
+        })?;
+        conn.batch_execute(&connection::pg_session_setup(busy_ms(options)))
+            .map_err(unavailable)?;
+        if options.migrate {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut conn)
+                .map_err(unavailable)?;
+            let migrated = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")));
+            // Also released when the connection closes, which follows at once.
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(&mut conn);
+            migrated?;
+        }
+        drop(conn);
+        let manager = Manager {
+            url: url.clone(),
+            backend: Backend::Postgres,
+            busy_timeout_ms: busy_ms(options),
+        };
+        let pool = build_pool(options, manager)?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+            file: None,
+            url,
+            busy_timeout_ms: busy_ms(options),
+        })
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(_options: &StoreOptions, _url: String) -> StoreResult<Self> {
+        Err(StoreError::Unavailable(
+            "this build of Keyward has no PostgreSQL support".into(),
+        ))
+    }
+
+    /// The database file (SQLite), or `None` (PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(path, _)| path.as_path())
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection that listens for the change feed's notifications (PostgreSQL), made
+    /// apart from the pool and never returned to it; `None` on SQLite, whose feed is
+    /// only polled.
+    #[cfg(feature = "postgres")]
+    pub fn change_listener(&self) -> StoreResult<Option<ChangeListener>> {
+        match self.backend {
+            Backend::Postgres => ChangeListener::connect(&self.url, self.busy_timeout_ms).map(Some),
+            Backend::Sqlite => Ok(None),
+        }
+    }
+
+    /// Serialises first-start work (creating the first signing key, bootstrapping the
+    /// first admin) with other processes on the same database, until the returned lock
+    /// is dropped. On PostgreSQL that is a session advisory lock on a connection of its
+    /// own (waiting up to two minutes for another instance's start); on SQLite nothing
+    /// (the data directory's lock file already serialises processes on one file).
+    pub fn lock_startup(&self) -> StoreResult<StartupLock> {
+        match self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                use diesel::connection::SimpleConnection;
+                let mut conn = diesel::PgConnection::establish(&self.url).map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot connect to PostgreSQL at {}: {}",
+                        redact(&self.url),
+                        e.to_string().trim()
+                    ))
+                })?;
+                conn.batch_execute(&format!(
+                    "SET lock_timeout = {STARTUP_LOCK_WAIT_MS}; SELECT pg_advisory_lock({STARTUP_LOCK});"
+                ))
+                .map_err(|e| StoreError::Unavailable(format!("start-up lock: {e}")))?;
+                Ok(StartupLock { _conn: Some(conn) })
+            }
+            _ => Ok(StartupLock {
+                #[cfg(feature = "postgres")]
+                _conn: None,
+            }),
+        }
     }
 
     /// Whether the database path still names the file this store opened: `Unavailable`
-    /// when it was deleted or replaced (one `stat`).
+    /// when it was deleted or replaced (one `stat`). Always `Ok` on PostgreSQL.
     fn check_file(&self) -> StoreResult<()> {
-        match FileId::of(&self.path) {
-            Ok(id) if id == self.file => Ok(()),
+        let Some((path, opened)) = &self.file else {
+            return Ok(());
+        };
+        match FileId::of(path) {
+            Ok(id) if id == *opened => Ok(()),
             Ok(_) => Err(StoreError::Unavailable(format!(
                 "the database file {} was replaced after it was opened; \
                  restart to use the new file",
-                self.path.display()
+                path.display()
             ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(StoreError::Unavailable(format!(
                     "the database file {} was deleted after it was opened",
-                    self.path.display()
+                    path.display()
                 )))
             }
             Err(e) => Err(StoreError::Unavailable(format!(
                 "cannot check the database file {}: {e}",
-                self.path.display()
+                path.display()
             ))),
         }
     }
@@ -311,18 +488,19 @@ impl DieselStore {
     /// A pooled connection, once the database file is checked to be the one opened.
     /// Every storage call goes through here (reads that caches answer never do), so a
     /// deleted or replaced file answers `Unavailable`, never data from an orphaned file.
-    fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager<Db>>> {
+    fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
         self.check_file()?;
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
-    /// Runs `f` in a write transaction. On SQLite that is `BEGIN IMMEDIATE`: a deferred
+    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (a deferred
     /// transaction that reads then writes fails with `SQLITE_BUSY` under concurrent
-    /// writers. The invariants do not rest on it: each is a conditional write whose row
-    /// count decides. The database file is checked before the transaction and again
-    /// before it commits.
+    /// writers), a plain `BEGIN` (READ COMMITTED) on PostgreSQL. The invariants do not
+    /// rest on the kind of transaction: each is a conditional write whose row count
+    /// decides. On SQLite the database file is checked before the transaction and
+    /// again before it commits. A failure or a panic in `f` rolls back.
     ///
     /// Inside [`Transactions::transaction`](crate::Transactions::transaction) on this
     /// thread, the write joins that transaction (as a savepoint: a failed write undoes
@@ -344,15 +522,13 @@ impl DieselStore {
         let Some(f) = f else {
             return Err(StoreError::Unavailable("write closure already used".into()));
         };
-        let mut conn = self.conn()?;
-        conn.immediate_transaction::<T, TxError, _>(|c| {
-            let value = f(c).map_err(TxError::Store)?;
-            // Checked again just before COMMIT: the file may have gone while this
-            // transaction waited for the write lock; then it rolls back.
-            self.check_file().map_err(TxError::Store)?;
-            Ok(value)
-        })
-        .map_err(TxError::into_store)
+        let mut tx = OpenTransaction::begin(self.conn()?)?;
+        let value = f(tx.conn()?)?;
+        // Checked again just before COMMIT: the file may have gone while this
+        // transaction waited for the write lock; then it rolls back (on drop).
+        self.check_file()?;
+        tx.commit()?;
+        Ok(value)
     }
 
     /// What identifies this store in [`AMBIENT`]: its address (a store is shared behind
@@ -367,10 +543,71 @@ impl DieselStore {
     }
 }
 
+/// Begins a write transaction on `conn` the way its backend needs (see
+/// [`DieselStore::write`]).
+fn begin_write(conn: &mut Db) -> StoreResult<()> {
+    match conn {
+        #[cfg(feature = "sqlite")]
+        Db::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_err)
+        }
+        #[cfg(feature = "postgres")]
+        Db::Pg(c) => {
+            <AnsiTransactionManager as TransactionManager<diesel::PgConnection>>::begin_transaction(
+                c,
+            )
+            .map_err(map_err)
+        }
+    }
+}
+
+fn commit(conn: &mut Db) -> StoreResult<()> {
+    <Db as TransactionManager<Db>>::commit_transaction(conn).map_err(map_err)
+}
+
+fn rollback(conn: &mut Db) {
+    let _ = <Db as TransactionManager<Db>>::rollback_transaction(conn);
+}
+
+/// A write transaction on a pooled connection: rolled back when dropped uncommitted
+/// (an error or a panic in the work), so a connection never returns to the pool with a
+/// transaction open.
+struct OpenTransaction {
+    conn: Option<PooledConnection<Manager>>,
+}
+
+impl OpenTransaction {
+    fn begin(mut conn: PooledConnection<Manager>) -> StoreResult<Self> {
+        begin_write(&mut conn)?;
+        Ok(Self { conn: Some(conn) })
+    }
+
+    fn conn(&mut self) -> StoreResult<&mut Db> {
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Unavailable("transaction already ended".into()))
+    }
+
+    fn commit(mut self) -> StoreResult<()> {
+        match self.conn.take() {
+            Some(mut conn) => commit(&mut conn),
+            None => Err(StoreError::Unavailable("transaction already ended".into())),
+        }
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            rollback(&mut conn);
+        }
+    }
+}
+
 thread_local! {
     /// The transactions this thread has open through `Transactions::transaction`, by
     /// store: writes made inside one join it instead of opening their own.
-    static AMBIENT: std::cell::RefCell<Vec<(usize, PooledConnection<ConnectionManager<Db>>)>> =
+    static AMBIENT: std::cell::RefCell<Vec<(usize, PooledConnection<Manager>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -381,7 +618,7 @@ struct AmbientGuard {
 }
 
 impl AmbientGuard {
-    fn take(&self) -> Option<PooledConnection<ConnectionManager<Db>>> {
+    fn take(&self) -> Option<PooledConnection<Manager>> {
         AMBIENT.with_borrow_mut(|open| {
             let i = open.iter().position(|(k, _)| *k == self.key)?;
             Some(open.swap_remove(i).1)
@@ -392,7 +629,7 @@ impl AmbientGuard {
 impl Drop for AmbientGuard {
     fn drop(&mut self) {
         if let Some(mut conn) = self.take() {
-            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+            rollback(&mut conn);
         }
     }
 }
@@ -404,9 +641,8 @@ impl crate::Transactions for DieselStore {
             return work(); // nested: joins the outer transaction
         }
         let mut conn = self.conn()?;
-        // What `write` uses on SQLite: a transaction that reads before it writes.
-        AnsiTransactionManager::begin_transaction_sql(&mut *conn, "BEGIN IMMEDIATE")
-            .map_err(map_err)?;
+        // What `write` uses: BEGIN IMMEDIATE on SQLite, BEGIN on PostgreSQL.
+        begin_write(&mut conn)?;
         AMBIENT.with_borrow_mut(|open| open.push((key, conn)));
         let guard = AmbientGuard { key };
         let outcome = work().and_then(|()| self.check_file());
@@ -416,9 +652,9 @@ impl crate::Transactions for DieselStore {
             ));
         };
         match outcome {
-            Ok(()) => AnsiTransactionManager::commit_transaction(&mut *conn).map_err(map_err),
+            Ok(()) => commit(&mut conn),
             Err(e) => {
-                let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+                rollback(&mut conn);
                 Err(e)
             }
         }
@@ -533,15 +769,25 @@ diesel::define_sql_function! {
 }
 
 #[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod test_db;
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod tests;
 
 #[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod feed_tests;
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod rule_tests;
 #[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod transaction_tests;
 
-/// The database file's identity and modes (issue 19: F5, F10).
+/// The database file's identity and modes (issue 19: F5, F10): SQLite only.
 #[cfg(test)]
+#[cfg(feature = "sqlite")]
 mod file_tests {
     use chrono::Utc;
     use keyward_domain::{EnvironmentName, EnvironmentSlug};

@@ -8,12 +8,15 @@ use chrono::Utc;
 use keyward_domain::*;
 
 use super::tests::{env, new_app, open};
-use super::{DieselStore, StoreOptions};
+use super::DieselStore;
 use crate::*;
 
-/// A second store on the same database file.
+/// A second store on the same database (a second process, as far as the database can
+/// tell).
 fn second_handle(first: &DieselStore) -> Arc<DieselStore> {
-    Arc::new(DieselStore::open(&StoreOptions::sqlite(first.path())).unwrap())
+    let mut options = super::StoreOptions::url(first.url.clone());
+    options.migrate = false;
+    Arc::new(DieselStore::open(&options).unwrap())
 }
 
 /// Runs `a` and `b` on two threads released at the same instant.
@@ -267,9 +270,9 @@ fn deleting_the_last_two_super_admins_at_once_leaves_one() {
 /// Super Admins (the store itself rightly refuses to delete the last one).
 fn remove_admin_row(store: &DieselStore, id: AdminId) -> usize {
     use diesel::prelude::*;
-    let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy()).unwrap();
+    let mut conn = store.conn().unwrap();
     diesel::delete(super::schema::admin_users::table.find(id.0))
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .unwrap()
 }
 

@@ -1,4 +1,5 @@
-//! Diesel table definitions, written to match migrations/sqlite.
+//! Diesel table definitions, written to match migrations/sqlite and migrations/postgres
+//! (PostgreSQL's `changes.horizon` is read and written by raw SQL only: `sql/feed.rs`).
 #![allow(missing_docs)]
 
 diesel::table! {
@@ -77,6 +78,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_feed (id) {
+        id -> Integer,
+        pruned_through -> BigInt,
+    }
+}
+
 diesel::joinable!(roles -> environments (environment_id));
 diesel::joinable!(client_apps -> environments (environment_id));
 diesel::joinable!(client_app_roles -> client_apps (app_id));
@@ -90,4 +98,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     admin_users,
     signing_keys,
     changes,
+    change_feed,
 );

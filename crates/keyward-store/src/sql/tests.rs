@@ -1,17 +1,21 @@
-//! Store tests on a real SQLite file: quota and uniqueness under concurrency, tombstones.
+//! Store tests on a real database (a SQLite file, or PostgreSQL when
+//! `KEYWARD_TEST_POSTGRES_URL` is set: see `test_db`): quota and uniqueness under
+//! concurrency, tombstones, the change feed.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use keyward_domain::*;
 
-use super::{DieselStore, StoreOptions};
+use super::test_db::TestDb;
+use super::DieselStore;
 use crate::*;
 
-pub(super) fn open() -> (tempfile::TempDir, Arc<DieselStore>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DieselStore::open(&StoreOptions::sqlite(dir.path().join("k.db"))).unwrap();
-    (dir, Arc::new(store))
+/// A store on a fresh database (kept while the returned `TestDb` lives).
+pub(super) fn open() -> (TestDb, Arc<DieselStore>) {
+    let db = TestDb::new();
+    let store = db.open();
+    (db, store)
 }
 
 pub(super) fn env(store: &DieselStore, slug: &str) -> Environment {
@@ -215,16 +219,12 @@ fn every_change_lands_in_the_feed() {
 
 #[test]
 fn a_change_this_version_cannot_read_is_reported_as_unknown_not_as_an_error() {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let (_dir, store) = open();
+    let (db, store) = open();
     let before = store.latest_change().unwrap();
-    let mut conn = diesel::SqliteConnection::establish(&store.path().to_string_lossy()).unwrap();
-    conn.batch_execute(
+    db.raw(
         "INSERT INTO changes (subject_kind, subject, at) VALUES ('api_key', 'k1', '2026-01-01 00:00:00'),
                                                               ('role', 'not-a-number', '2026-01-01 00:00:00');",
-    )
-    .unwrap();
+    );
     let changes = store.changes_since(before, 10).unwrap();
     let subjects: Vec<_> = changes.into_iter().map(|c| c.subject).collect();
     assert_eq!(

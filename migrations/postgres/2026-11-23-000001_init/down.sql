@@ -1,0 +1,10 @@
+DROP TABLE change_feed;
+DROP TABLE changes;
+DROP FUNCTION keyward_number_change();
+DROP TABLE change_counter;
+DROP TABLE signing_keys;
+DROP TABLE admin_users;
+DROP TABLE client_app_roles;
+DROP TABLE client_apps;
+DROP TABLE roles;
+DROP TABLE environments;
