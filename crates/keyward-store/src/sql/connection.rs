@@ -7,6 +7,8 @@
 //! name of a new SQLite file.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ManageConnection, R2D2Connection};
@@ -124,14 +126,31 @@ pub fn redact(url: &str) -> String {
 #[derive(Debug)]
 pub(super) struct Manager {
     /// SQLite: a `file:` URI opened with `mode=rw`; PostgreSQL: the connection string.
-    pub(super) url: String,
-    pub(super) backend: Backend,
+    url: String,
+    backend: Backend,
     /// SQLite's `busy_timeout` and PostgreSQL's `lock_timeout`: how long a statement
     /// waits on a lock before the store answers `Unavailable`.
-    pub(super) busy_timeout_ms: u64,
+    busy_timeout_ms: u64,
+    /// Whether the last attempt to make a connection failed (the database is down).
+    down: Arc<AtomicBool>,
 }
 
 impl Manager {
+    /// A manager for `url` (a SQLite URI or a PostgreSQL connection string).
+    pub(super) fn new(url: String, backend: Backend, busy_timeout_ms: u64) -> Self {
+        Self {
+            url,
+            backend,
+            busy_timeout_ms,
+            down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The flag that says whether the last attempt to make a connection failed.
+    pub(super) fn down_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.down)
+    }
+
     /// A new connection to the configured database, set up for Keyward.
     pub(super) fn establish(&self) -> Result<Db, diesel::r2d2::Error> {
         match self.backend {
@@ -179,7 +198,9 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<Db, Self::Error> {
-        self.establish()
+        let made = self.establish();
+        self.down.store(made.is_err(), Ordering::Relaxed);
+        made
     }
 
     fn is_valid(&self, conn: &mut Db) -> Result<(), Self::Error> {

@@ -154,7 +154,15 @@ pub struct DieselStore {
     url: String,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     busy_timeout_ms: u64,
+    /// Whether the pool's last attempt to connect failed (see `DOWN_WAIT`).
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// PostgreSQL: how long a call waits for a connection before it asks whether the server
+/// is down (the last attempt to connect failed); if it is, the call answers
+/// `Unavailable` at once instead of waiting the busy timeout, while the pool keeps
+/// trying to reconnect.
+const DOWN_WAIT: Duration = Duration::from_millis(250);
 
 /// The identity of the database file: device and inode numbers. A path that now names
 /// another file (deleted and re-created, or replaced by a rename) has another identity.
@@ -283,6 +291,9 @@ fn build_pool(options: &StoreOptions, manager: Manager) -> StoreResult<Pool<Mana
         .max_size(options.pool_size.max(1))
         .min_idle(Some(1))
         .connection_timeout(options.busy_timeout.max(Duration::from_millis(100)))
+        // Failures reach callers as `Unavailable` and the log once per outage (the
+        // background thread), not once per reconnection attempt.
+        .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
         .build(manager)
         .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))
 }
@@ -334,11 +345,8 @@ impl DieselStore {
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")))?;
         }
-        let manager = Manager {
-            url,
-            backend: Backend::Sqlite,
-            busy_timeout_ms: busy_ms(options),
-        };
+        let manager = Manager::new(url, Backend::Sqlite, busy_ms(options));
+        let down = manager.down_flag();
         let pool = build_pool(options, manager)?;
         let store = Self {
             pool,
@@ -346,6 +354,7 @@ impl DieselStore {
             file: Some((path, file)),
             url: options.url.clone(),
             busy_timeout_ms: busy_ms(options),
+            down,
         };
         // The file may have been swapped while it was being opened.
         store.check_file()?;
@@ -386,11 +395,8 @@ impl DieselStore {
             migrated?;
         }
         drop(conn);
-        let manager = Manager {
-            url: url.clone(),
-            backend: Backend::Postgres,
-            busy_timeout_ms: busy_ms(options),
-        };
+        let manager = Manager::new(url.clone(), Backend::Postgres, busy_ms(options));
+        let down = manager.down_flag();
         let pool = build_pool(options, manager)?;
         Ok(Self {
             pool,
@@ -398,6 +404,7 @@ impl DieselStore {
             file: None,
             url,
             busy_timeout_ms: busy_ms(options),
+            down,
         })
     }
 
@@ -490,9 +497,20 @@ impl DieselStore {
     /// deleted or replaced file answers `Unavailable`, never data from an orphaned file.
     fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
         self.check_file()?;
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+        let got = match self.backend {
+            Backend::Postgres => match self.pool.get_timeout(DOWN_WAIT) {
+                Ok(conn) => Ok(conn),
+                Err(e) if self.down.load(std::sync::atomic::Ordering::Relaxed) => Err(e),
+                // Every connection busy: wait the rest of the busy timeout.
+                Err(_) => self.pool.get_timeout(
+                    Duration::from_millis(self.busy_timeout_ms)
+                        .saturating_sub(DOWN_WAIT)
+                        .max(Duration::from_millis(1)),
+                ),
+            },
+            Backend::Sqlite => self.pool.get(),
+        };
+        got.map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (a deferred
