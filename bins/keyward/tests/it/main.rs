@@ -2,7 +2,12 @@
 //! and talks HTTP to it. Shared steps and assertions live in the harness, and storage is
 //! reached only through `Server::db()` (harness/db.rs), so the suite can run on each
 //! backend; the few tests about the SQLite file itself say `SQLite-only`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
 
 mod harness;
 
