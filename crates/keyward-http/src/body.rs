@@ -192,7 +192,7 @@ pub async fn read_limited(
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::BytesMut, BodyError> {
-    if declared_length(req).is_some_and(|n| n > limit as u64) {
+    if declared_length(req).is_some_and(|n| u64::try_from(limit).is_ok_and(|l| n > l)) {
         return Err(BodyError::TooLarge { limit });
     }
     let timeout = req

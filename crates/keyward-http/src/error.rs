@@ -298,22 +298,27 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let p = &self.0;
-        let mut body = json!({
-            "type": format!("{PROBLEM_TYPE_PREFIX}{}", p.kind),
-            "title": p.title,
-            "status": p.status.as_u16(),
-            "detail": p.detail,
-        });
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "type".into(),
+            format!("{PROBLEM_TYPE_PREFIX}{}", p.kind).into(),
+        );
+        body.insert("title".into(), p.title.into());
+        body.insert("status".into(), p.status.as_u16().into());
+        body.insert("detail".into(), p.detail.clone().into());
         if !p.field_errors.is_empty() {
-            body["errors"] = p
-                .field_errors
-                .iter()
-                .map(|(field, message)| json!({"field": field, "message": message}))
-                .collect();
+            body.insert(
+                "errors".into(),
+                p.field_errors
+                    .iter()
+                    .map(|(field, message)| json!({"field": field, "message": message}))
+                    .collect(),
+            );
         }
         if let Some((k, v)) = &p.extra {
-            body[*k] = v.clone();
+            body.insert((*k).into(), v.clone());
         }
+        let body = serde_json::Value::Object(body);
         let mut res = HttpResponse::build(p.status);
         res.content_type("application/problem+json");
         if let Some(challenge) = p.challenge.header() {

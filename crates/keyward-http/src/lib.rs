@@ -10,6 +10,13 @@
 //! Embedding: register a `web::Data<keyward_core::Validator>` and use [`Authorized<P>`]
 //! with a permission declared by [`permission!`] in any actix-web service.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::panic, clippy::indexing_slicing, clippy::as_conversions)
+)]
+// Tests may read the clock and the OS RNG (see clippy.toml).
+#![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
+
 mod body;
 mod error;
 mod extract;
