@@ -42,7 +42,11 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let slot = self.slots.get(*self.index.get(key)?)?;
-        slot.referenced.store(true, Ordering::Relaxed);
+        // Load first: a hot entry is already marked, and not writing keeps its cache
+        // line shared between the cores reading it.
+        if !slot.referenced.load(Ordering::Relaxed) {
+            slot.referenced.store(true, Ordering::Relaxed);
+        }
         Some(&slot.value)
     }
 

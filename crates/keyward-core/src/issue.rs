@@ -14,7 +14,7 @@
 //! slot, so a flood of them cannot crowd out legitimate clients.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use std::sync::Arc;
 
@@ -110,8 +110,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// the least recently used make room.
 const MAX_CACHED_CLIENTS: usize = 100_000;
 
-/// A verified secret's key: the client and the keyed hash of (stored hash, secret).
-type VerifiedSecret = (ClientId, [u8; 32]);
+/// A verified secret's key: the keyed hash of (client ID, stored hash, secret), which
+/// names the client and the secret at once.
+type VerifiedSecret = [u8; 32];
 
 /// How long a verified secret is trusted without argon2 (an hour): a secret leaked and
 /// then revoked by rotation stops working at once (its stored hash is gone), and even a
@@ -128,10 +129,10 @@ struct Reusable {
 /// The issuance caches.
 pub(crate) struct IssuerCaches {
     mac_key: [u8; 32],
-    /// Secrets verified recently, by (client ID, keyed hash of stored hash and secret):
+    /// Secrets verified recently, by the keyed hash of (client ID, stored hash, secret):
     /// several secrets of one client (during a rotation) each have their own entry.
-    verified: Mutex<BoundedMap<VerifiedSecret, DateTime<Utc>>>,
-    reuse: Mutex<BoundedMap<(AppId, String, bool), Reusable>>,
+    verified: RwLock<BoundedMap<VerifiedSecret, DateTime<Utc>>>,
+    reuse: RwLock<BoundedMap<(AppId, String, bool), Reusable>>,
     pub(crate) throttle: FailureThrottle,
     usage: Mutex<HashMap<AppId, DateTime<Utc>>>,
 }
@@ -140,8 +141,8 @@ impl IssuerCaches {
     pub(crate) fn new(mac_key: [u8; 32], throttle: FailureThrottle) -> Self {
         Self {
             mac_key,
-            verified: Mutex::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
-            reuse: Mutex::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
+            verified: RwLock::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
+            reuse: RwLock::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
             throttle,
             usage: Mutex::new(HashMap::new()),
         }
@@ -167,28 +168,28 @@ impl IssuerCaches {
     /// [`VERIFIED_SECRET_TTL_SECS`]. The lookup is by the keyed hash itself: it is
     /// unpredictable without the process's key, so the map's key comparison leaks
     /// nothing an attacker could use.
-    fn is_verified(&self, client_id: &ClientId, mac: &[u8; 32], now: DateTime<Utc>) -> bool {
+    fn is_verified(&self, mac: &[u8; 32], now: DateTime<Utc>) -> bool {
         let verified = self
             .verified
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         verified
-            .get(&(client_id.clone(), *mac))
+            .get(mac)
             .is_some_and(|at| (now - *at).num_seconds() < VERIFIED_SECRET_TTL_SECS)
     }
 
-    fn remember_verified(&self, client_id: &ClientId, mac: [u8; 32], now: DateTime<Utc>) {
+    fn remember_verified(&self, mac: [u8; 32], now: DateTime<Utc>) {
         let mut verified = self
             .verified
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        verified.insert((client_id.clone(), mac), now);
+        verified.insert(mac, now);
     }
 
     fn reusable(&self, key: &(AppId, String, bool), now: i64, lifetime: i64) -> Option<Reusable> {
         let reuse = self
             .reuse
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let r = reuse.get(key)?;
         // Reused only while more than half of its lifetime remains.
@@ -198,7 +199,7 @@ impl IssuerCaches {
     fn remember_reusable(&self, key: (AppId, String, bool), r: Reusable) {
         let mut reuse = self
             .reuse
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         reuse.insert(key, r);
     }
@@ -361,7 +362,7 @@ impl Keyward {
         let stored_hash = stored_hash.as_str();
         let mac = self.caches.mac(&client_id, stored_hash, secret.expose());
         let now = self.clock.now();
-        if self.caches.is_verified(&client_id, &mac, now) {
+        if self.caches.is_verified(&mac, now) {
             return Ok(AuthenticatedClient {
                 client_id,
                 app,
@@ -404,7 +405,7 @@ impl Keyward {
                 }
             }
         }
-        self.caches.remember_verified(&client_id, mac, now);
+        self.caches.remember_verified(mac, now);
         // The verification may have waited for a hashing slot: answer with the state
         // as it is now, so an app deactivated meanwhile gets no token.
         let (app, environment) = self.live_client(&client_id, io)?;
