@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::{
-    admin_get, assert_problem, assert_unauthenticated, create_admin, eventually, issue_credential,
-    Server,
+    admin_get, assert_problem, assert_unauthenticated, create_admin, database_url_for, eventually,
+    issue_credential, Server,
 };
 
 #[test]
@@ -100,10 +100,14 @@ fn admin_rules_not_super_admin_last_super_admin_password_length_and_deletion() {
 /// Runs `keyward <args>` on the server's database; returns stdout, panics on failure.
 fn cli(s: &Server, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    cmd.env_clear();
+    if let Some(url) = database_url_for(&s.data_dir()) {
+        cmd.env("KEYWARD__DATABASE__URL", url);
+    }
+    let mut child = cmd
         .args(args)
         .current_dir(s.data_dir())
-        .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("KEYWARD__DATA_DIR", s.data_dir())
         .env("RUST_LOG", "warn")

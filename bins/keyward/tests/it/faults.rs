@@ -49,6 +49,7 @@ fn assert_writes_refused(s: &Server) {
 /// SQLite-only: deletes the database files under the running server.
 #[test]
 fn a_database_deleted_under_a_running_server_gives_503_and_no_restart_bootstraps_over_it() {
+    crate::sqlite_only!();
     let s = Server::start();
     s.create_app("default", "kept app", &[]);
     assert_eq!(s.get_anonymous("/healthz").status(), 200);
@@ -111,6 +112,7 @@ fn a_database_deleted_under_a_running_server_gives_503_and_no_restart_bootstraps
 /// SQLite-only: replaces the database file under the running server.
 #[test]
 fn a_database_file_replaced_under_a_running_server_gives_503_until_a_restart_opens_it() {
+    crate::sqlite_only!();
     let s = Server::start();
     s.create_app("default", "kept app", &[]);
     let db = s.db_path();
@@ -170,6 +172,7 @@ fn concurrent_first_starts_on_one_empty_data_dir_all_serve_one_instance() {
 /// SQLite-only: the modes of the database files (with the key and lock files).
 #[test]
 fn a_fresh_start_keeps_every_file_0600_in_a_0700_data_dir() {
+    crate::sqlite_only!();
     let parent = tempfile::tempdir().expect("temp dir");
     let dir = parent.path().join("data");
     let server = launch(&dir, &["serve"], &[]).serving();
@@ -218,6 +221,7 @@ fn a_data_dir_others_can_write_is_refused_before_anything_is_created_and_a_reada
 /// SQLite-only: "before the database is created" is checked on the database file.
 #[test]
 fn a_bad_master_key_is_refused_before_the_database_is_created() {
+    crate::sqlite_only!();
     let dir = tempfile::tempdir().expect("temp dir");
     let key_file = dir.path().join("master.key");
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);

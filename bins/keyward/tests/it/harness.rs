@@ -6,10 +6,13 @@
 mod db;
 mod management;
 mod oauth;
+mod postgres;
 mod replies;
 
+pub use db::{create_postgres_database, database_url_for, is_postgres};
 pub use management::*;
 pub use oauth::*;
+pub use postgres::OwnPostgres;
 pub use replies::*;
 
 use std::io::{BufRead, BufReader};
@@ -541,6 +544,9 @@ fn spawn_keyward(
         .stdin(Stdio::null());
     if with_bootstrap {
         cmd.env("KEYWARD__BOOTSTRAP__ADMIN_CREDENTIAL", ADMIN_CREDENTIAL);
+    }
+    if let Some(url) = db::database_url_for(dir) {
+        cmd.env("KEYWARD__DATABASE__URL", url);
     }
     for (k, v) in env {
         cmd.env(k, v);

@@ -1,7 +1,10 @@
 //! Integration tests: each test starts the real `keyward` binary on a temporary database
 //! and talks HTTP to it. Shared steps and assertions live in the harness, and storage is
 //! reached only through `Server::db()` (harness/db.rs), so the suite can run on each
-//! backend; the few tests about the SQLite file itself say `SQLite-only`.
+//! backend (SQLite by default; `KEYWARD_TEST_BACKEND=postgres` with
+//! `KEYWARD_TEST_POSTGRES_URL` gives every server a fresh PostgreSQL database); the few
+//! tests about the SQLite file itself say `SQLite-only` and skip themselves on
+//! PostgreSQL, and the multi-instance suite runs on PostgreSQL only.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -37,5 +40,6 @@ mod embedding;
 mod faults;
 mod hardening;
 mod http_limits;
+mod multi_instance;
 mod operations;
 mod warm_path;

@@ -1,8 +1,13 @@
 //! Storage probes: what a test needs to see or do in the server's database that the
 //! HTTP API does not offer (a stored hash, a row count, a held lock). Each probe names
 //! what the test needs, not how; the one place that knows how is the `match` on
-//! [`Backend`] in each method, so adding PostgreSQL means adding one arm per probe (the
-//! compiler lists them) and no test changes.
+//! [`Backend`] in each method.
+//!
+//! Which backend a test server runs on is chosen for the whole run:
+//! `KEYWARD_TEST_BACKEND=postgres` with `KEYWARD_TEST_POSTGRES_URL` (a server whose
+//! role may create databases) gives every data directory its own fresh PostgreSQL
+//! database ([`database_url_for`]: a restart on the same directory finds the same
+//! database); otherwise each server uses `keyward.db` in its data directory.
 //!
 //! Tests name no backend and open no connection of their own. Tests that are about the
 //! SQLite file itself (its modes, deleting or replacing it: faults.rs) use
@@ -23,6 +28,88 @@ use super::Server;
 pub enum Backend {
     /// `keyward.db` (with its `-wal` and `-shm` files) in the server's data directory.
     Sqlite { path: PathBuf },
+    /// A PostgreSQL database of its own.
+    Postgres { url: String },
+}
+
+/// The PostgreSQL server this run uses, when `KEYWARD_TEST_BACKEND=postgres`.
+pub fn postgres_server() -> Option<String> {
+    if std::env::var("KEYWARD_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let url = std::env::var("KEYWARD_TEST_POSTGRES_URL")
+        .expect("KEYWARD_TEST_BACKEND=postgres needs KEYWARD_TEST_POSTGRES_URL");
+    Some(url)
+}
+
+/// Whether this run's servers use PostgreSQL.
+pub fn is_postgres() -> bool {
+    postgres_server().is_some()
+}
+
+/// Skips the calling test (returning from it) when the run is on PostgreSQL: for tests
+/// about the SQLite file itself.
+#[macro_export]
+macro_rules! sqlite_only {
+    () => {
+        if $crate::harness::is_postgres() {
+            eprintln!("skipped on PostgreSQL: this test is about the SQLite file");
+            return;
+        }
+    };
+}
+
+/// `server` (a PostgreSQL URL) with its database name replaced by `name`.
+pub fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let prefix = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+/// Creates a fresh, empty database on the run's PostgreSQL server; returns its URL.
+pub fn create_postgres_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = postgres_server().expect("a PostgreSQL run");
+    let name = format!(
+        "kw_it_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = PgConnection::establish(&server).expect("connect to the test PostgreSQL");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("CREATE DATABASE");
+    with_database(&server, &name)
+}
+
+/// The database URL a keyward on data directory `dir` is given on PostgreSQL runs (a
+/// fresh database the first time `dir` is seen in this process, the same one after);
+/// `None` on SQLite runs, where the server uses `<dir>/keyward.db`.
+pub fn database_url_for(dir: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    postgres_server()?;
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let mut map = DATABASES
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Some(
+        map.entry(dir.to_path_buf())
+            .or_insert_with(create_postgres_database)
+            .clone(),
+    )
 }
 
 /// The database of one test server; see [`Server::db`].
@@ -57,8 +144,11 @@ impl Server {
     /// The server's database, for the probes tests cannot make over HTTP.
     pub fn db(&self) -> Db {
         Db {
-            backend: Backend::Sqlite {
-                path: self.db_path(),
+            backend: match database_url_for(&self.data_dir()) {
+                Some(url) => Backend::Postgres { url },
+                None => Backend::Sqlite {
+                    path: self.db_path(),
+                },
             },
         }
     }
@@ -69,6 +159,7 @@ impl Db {
     pub fn url(&self) -> String {
         match &self.backend {
             Backend::Sqlite { path } => path.to_string_lossy().into_owned(),
+            Backend::Postgres { url } => url.clone(),
         }
     }
 
@@ -95,6 +186,14 @@ impl Db {
                 .expect("count Super Admins")
                 .n
             }
+            Backend::Postgres { url } => {
+                diesel::sql_query(
+                    "SELECT count(*) AS n FROM admin_users WHERE role = 'super_admin'",
+                )
+                .get_result::<Count>(&mut postgres(url))
+                .expect("count Super Admins")
+                .n
+            }
         }
     }
 
@@ -104,6 +203,11 @@ impl Db {
             Backend::Sqlite { path } => {
                 diesel::sql_query("SELECT public_jwk, private_jwe FROM signing_keys")
                     .load(&mut sqlite(path))
+                    .expect("signing keys")
+            }
+            Backend::Postgres { url } => {
+                diesel::sql_query("SELECT public_jwk, private_jwe FROM signing_keys")
+                    .load(&mut postgres(url))
                     .expect("signing keys")
             }
         }
@@ -136,6 +240,22 @@ impl Db {
                 }
                 None
             }
+            // Every row of every table, as text: what the database keeps, as far as a
+            // client of it can read (its files belong to the database server).
+            Backend::Postgres { url } => {
+                let mut conn = postgres(url);
+                for table in TABLES {
+                    let rows: Vec<RowText> = diesel::sql_query(format!(
+                        "SELECT row_to_json(t)::text AS text FROM {table} t"
+                    ))
+                    .load(&mut conn)
+                    .expect("rows as text");
+                    if rows.iter().any(|r| r.text.contains(needle)) {
+                        return Some(format!("table {table}"));
+                    }
+                }
+                None
+            }
         }
     }
 
@@ -149,6 +269,8 @@ impl Db {
                     .expect("BEGIN IMMEDIATE");
                 Held::SqliteWriteLock(conn)
             }
+            // EXCLUSIVE lets reads (ACCESS SHARE) through and makes every write wait.
+            Backend::Postgres { url } => Held::PostgresLock(lock_tables(url, "EXCLUSIVE")),
         }
     }
 
@@ -157,6 +279,8 @@ impl Db {
     pub fn make_unreadable(&self) -> Held {
         match &self.backend {
             Backend::Sqlite { path } => Held::SqliteReadMarks(lock_wal_read_marks(path)),
+            // ACCESS EXCLUSIVE makes reads wait too.
+            Backend::Postgres { url } => Held::PostgresLock(lock_tables(url, "ACCESS EXCLUSIVE")),
         }
     }
 
@@ -169,6 +293,13 @@ impl Db {
             .bind::<Text, _>(client_id)
             .get_result(&mut sqlite(path))
             .expect("app row"),
+            Backend::Postgres { url } => diesel::sql_query(
+                "SELECT secret_hash, CAST(last_used_at AS TEXT) AS last_used_at \
+                 FROM client_apps WHERE client_id = $1",
+            )
+            .bind::<Text, _>(client_id)
+            .get_result(&mut postgres(url))
+            .expect("app row"),
         }
     }
 }
@@ -179,6 +310,8 @@ pub enum Held {
     SqliteWriteLock(SqliteConnection),
     /// A process holding the WAL read-mark locks: no transaction can begin.
     SqliteReadMarks(Child),
+    /// A connection inside a transaction holding table locks on every Keyward table.
+    PostgresLock(PgConnection),
 }
 
 impl Drop for Held {
@@ -192,8 +325,45 @@ impl Drop for Held {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+            Held::PostgresLock(conn) => {
+                let _ = conn.batch_execute("ROLLBACK;");
+            }
         }
     }
+}
+
+/// Every table Keyward keeps (PostgreSQL).
+const TABLES: [&str; 9] = [
+    "environments",
+    "roles",
+    "client_apps",
+    "client_app_roles",
+    "admin_users",
+    "signing_keys",
+    "changes",
+    "change_counter",
+    "change_feed",
+];
+
+#[derive(QueryableByName)]
+struct RowText {
+    #[diesel(sql_type = Text)]
+    text: String,
+}
+
+fn postgres(url: &str) -> PgConnection {
+    PgConnection::establish(url).expect("connect to the test database")
+}
+
+/// A connection inside a transaction that holds `mode` locks on every Keyward table.
+fn lock_tables(url: &str, mode: &str) -> PgConnection {
+    let mut conn = postgres(url);
+    conn.batch_execute(&format!(
+        "BEGIN; LOCK TABLE {} IN {mode} MODE;",
+        TABLES.join(", ")
+    ))
+    .expect("LOCK TABLE");
+    conn
 }
 
 fn sqlite(path: &Path) -> SqliteConnection {
