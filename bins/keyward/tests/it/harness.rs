@@ -9,7 +9,9 @@ mod oauth;
 mod postgres;
 mod replies;
 
-pub use db::{create_postgres_database, database_url_for, is_postgres};
+pub use db::{
+    create_postgres_database, database_url_for, is_postgres, postgres_server, with_database,
+};
 pub use management::*;
 pub use oauth::*;
 pub use postgres::OwnPostgres;

@@ -36,6 +36,7 @@ mod token_endpoint;
 mod token_format;
 
 // Running Keyward.
+mod database_urls;
 mod embedding;
 mod faults;
 mod hardening;

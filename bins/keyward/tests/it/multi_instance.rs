@@ -60,12 +60,6 @@ fn report(what: &str, mut samples: Vec<Duration>) {
         max.as_secs_f64() * 1000.0,
         samples.len()
     );
-    eprintln!(
-        "propagation across instances, {what}: median {:.1} ms, max {:.1} ms over {} trials",
-        median.as_secs_f64() * 1000.0,
-        max.as_secs_f64() * 1000.0,
-        samples.len()
-    );
     assert!(max < BOUND, "{what}: {max:?}");
 }
 
