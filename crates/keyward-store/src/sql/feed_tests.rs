@@ -190,3 +190,41 @@ fn an_older_transaction_committing_first_cannot_make_readers_skip_a_younger_ones
         "X's change comes after the position the reader reached"
     );
 }
+
+#[test]
+fn a_listener_wakes_when_a_change_commits_and_not_before() {
+    let (db, store) = open();
+    if !db.is_postgres() {
+        return; // SQLite's feed is only polled
+    }
+    let mut listener = store
+        .change_listener()
+        .unwrap()
+        .expect("a listener on PostgreSQL");
+    assert!(
+        !listener.wait(Duration::from_millis(50)).unwrap(),
+        "nothing committed yet"
+    );
+    let (commit, held) = held_transaction(&store, |s| {
+        s.create_environment(
+            &NewEnvironment {
+                slug: keyward_domain::EnvironmentSlug::parse("notified").unwrap(),
+                name: keyward_domain::EnvironmentName::parse("notified").unwrap(),
+            },
+            Utc::now(),
+        )
+        .map(|_| ())
+    });
+    assert!(
+        !listener.wait(Duration::from_millis(50)).unwrap(),
+        "an open transaction notifies no one"
+    );
+    commit.send(()).unwrap();
+    held.join().unwrap().unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        listener.wait(Duration::from_secs(5)).unwrap(),
+        "woken at commit"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
