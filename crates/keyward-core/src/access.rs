@@ -586,25 +586,16 @@ fn load_ring(source: &dyn LiveSource, key_source: &KeySource) -> Result<KeyRing,
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
     use keyward_store::{DieselStore, SigningKeyStore, StoreOptions};
     use rand_core::OsRng;
 
     use super::*;
     use crate::keys::generate_signing_key;
 
-    struct FixedClock(DateTime<Utc>);
-
-    impl Clock for FixedClock {
-        fn now(&self) -> DateTime<Utc> {
-            self.0
-        }
-    }
-
     const ISSUER: &str = "https://keyward.test";
 
     fn now() -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000, 0).unwrap()
+        crate::testkit::TestClock::new().now()
     }
 
     fn validator() -> (
@@ -631,7 +622,7 @@ mod tests {
                 leeway: Duration::from_secs(60),
                 environment: None,
             },
-            Arc::new(FixedClock(now())),
+            crate::testkit::TestClock::new(),
         )
         .unwrap();
         (dir, store, master, validator)

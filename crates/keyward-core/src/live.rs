@@ -52,8 +52,12 @@ impl Default for Maps {
     }
 }
 
-/// Where [`LiveState::cached`] keeps misses for a kind of entry, if it does.
-type MissingMap<'a, K> = Option<&'a mut BoundedMap<K, ()>>;
+/// Where [`LiveState::cached`] keeps misses for a kind of entry, if it does: the map,
+/// for reading and for writing.
+type Misses<K> = Option<(
+    fn(&Maps) -> &BoundedMap<K, ()>,
+    fn(&mut Maps) -> &mut BoundedMap<K, ()>,
+)>;
 
 /// The cached live state over a [`LiveSource`].
 pub struct LiveState {
@@ -96,7 +100,7 @@ impl LiveState {
             client_id,
             |m| &m.secrets,
             |m| &mut m.secrets,
-            |_| None,
+            None,
             || Ok(store.app_secret_hash(client_id)?),
         )
     }
@@ -126,22 +130,20 @@ impl LiveState {
         key: &K,
         pick: impl Fn(&Maps) -> &BoundedMap<K, Arc<V>>,
         pick_mut: impl Fn(&mut Maps) -> &mut BoundedMap<K, Arc<V>>,
-        missing: impl Fn(&mut Maps) -> MissingMap<'_, K>,
+        misses: Misses<K>,
         load: impl FnOnce() -> Result<Option<V>, Error>,
     ) -> Step<Option<Arc<V>>>
     where
         K: std::hash::Hash + Eq + Clone,
     {
         {
+            // Hits and remembered misses both answer under the shared read lock: a
+            // flood of garbage credentials never takes the write lock.
             let maps = self.read_maps();
             if let Some(v) = pick(&maps).get(key) {
                 return Ok(Some(Arc::clone(v)));
             }
-        }
-        {
-            // Misses are few and checked under the write lock (no `&` accessor needed).
-            let mut maps = self.write_maps();
-            if missing(&mut maps).is_some_and(|m| m.contains_key(key)) {
+            if misses.is_some_and(|(read, _)| read(&maps).contains_key(key)) {
                 return Ok(None);
             }
         }
@@ -163,10 +165,8 @@ impl LiveState {
                 Ok(Some(value))
             }
             None => {
-                if fresh {
-                    if let Some(m) = missing(&mut maps) {
-                        m.insert(key.clone(), ());
-                    }
+                if let (true, Some((_, write))) = (fresh, misses) {
+                    write(&mut maps).insert(key.clone(), ());
                 }
                 Ok(None)
             }
@@ -180,7 +180,7 @@ impl LiveState {
             client_id,
             |m| &m.apps,
             |m| &mut m.apps,
-            |m| Some(&mut m.missing_apps),
+            Some((|m| &m.missing_apps, |m| &mut m.missing_apps)),
             || Ok(self.source.app_state(client_id)?),
         )
     }
@@ -192,7 +192,7 @@ impl LiveState {
             &id,
             |m| &m.environments,
             |m| &mut m.environments,
-            |_| None,
+            None,
             || Ok(self.source.environment_by_id(id)?),
         )
     }
@@ -204,7 +204,7 @@ impl LiveState {
             &id,
             |m| &m.roles,
             |m| &mut m.roles,
-            |_| None,
+            None,
             || Ok(self.source.roles_by_ids(&[id])?.into_iter().next()),
         )
     }
@@ -220,7 +220,7 @@ impl LiveState {
             digest,
             |m| &m.admins,
             |m| &mut m.admins,
-            |m| Some(&mut m.missing_admins),
+            Some((|m| &m.missing_admins, |m| &mut m.missing_admins)),
             || Ok(self.source.admin_by_credential(digest)?),
         )
     }

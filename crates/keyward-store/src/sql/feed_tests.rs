@@ -10,18 +10,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::tests::{env, open};
+use super::tests::{changes_after, env, open};
 use super::DieselStore;
 use crate::*;
-
-fn subjects(store: &DieselStore, after: i64) -> Vec<ChangeSubject> {
-    store
-        .changes_since(after, 100)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.subject)
-        .collect()
-}
 
 #[test]
 fn pruned_changes_reach_a_lagging_reader_as_unknown() {
@@ -57,7 +48,7 @@ fn a_hole_in_the_sequence_is_not_lost_data() {
         before + 5
     ));
     assert_eq!(
-        subjects(&store, before),
+        changes_after(&store, before),
         vec![ChangeSubject::Role(RoleId(7))]
     );
 }
@@ -185,7 +176,7 @@ fn an_older_transaction_committing_first_cannot_make_readers_skip_a_younger_ones
     x_commit.send(()).unwrap();
     x.join().unwrap().unwrap();
     assert_eq!(
-        subjects(&store, position).len(),
+        changes_after(&store, position).len(),
         1,
         "X's change comes after the position the reader reached"
     );

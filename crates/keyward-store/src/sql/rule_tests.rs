@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use chrono::Utc;
 use keyward_domain::*;
 
-use super::tests::{env, new_app, open};
+use super::tests::{changes_after, env, new_app, open};
 use super::DieselStore;
 use crate::*;
 
@@ -75,15 +75,6 @@ fn custom_role(store: &DieselStore, e: &Environment, name: &str) -> Role {
             Utc::now(),
         )
         .unwrap()
-}
-
-fn changes_after(store: &DieselStore, after: i64) -> Vec<ChangeSubject> {
-    store
-        .changes_since(after, 100)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.subject)
-        .collect()
 }
 
 #[test]

@@ -30,6 +30,16 @@ pub(super) fn env(store: &DieselStore, slug: &str) -> Environment {
         .unwrap()
 }
 
+/// The subjects of the changes after `after`.
+pub(super) fn changes_after(store: &DieselStore, after: i64) -> Vec<ChangeSubject> {
+    store
+        .changes_since(after, 100)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.subject)
+        .collect()
+}
+
 pub(super) fn new_app(env: &Environment, name: &str, client_id: &str) -> NewApp {
     NewApp {
         environment_id: env.id,
