@@ -297,6 +297,7 @@ fn open_core(
         algorithm,
         quota: Quota {
             client_apps_per_environment: settings.limits.client_apps_per_environment,
+            api_keys_per_app: settings.limits.api_keys_per_app,
         },
         max_failed_attempts: settings.security.max_failed_attempts,
         max_failed_attempts_per_source: settings.security.max_failed_attempts_per_source,

@@ -76,6 +76,7 @@ pub struct Keys {
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub client_apps_per_environment: i64,
+    pub api_keys_per_app: i64,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +163,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             client_apps_per_environment: 20,
+            api_keys_per_app: 10,
         }
     }
 }
@@ -240,6 +242,9 @@ impl Settings {
         }
         if self.limits.client_apps_per_environment < 0 {
             bail!("limits.client_apps_per_environment must not be negative");
+        }
+        if self.limits.api_keys_per_app < 0 {
+            bail!("limits.api_keys_per_app must not be negative");
         }
         if let Some(c) = &self.bootstrap.admin_credential {
             if c.chars().count() < 32 {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
-    AdminId, AppId, AppStatus, BuiltinRole, ClientId, EnvironmentId, EnvironmentSlug, Grants,
-    Permission, Username,
+    live_at, AdminId, AppId, AppStatus, BuiltinRole, ClientId, CredentialId, EnvironmentId,
+    EnvironmentSlug, Grants, Permission, Username,
 };
 use keyward_store::LiveSource;
 
@@ -18,7 +18,8 @@ use crate::error::{from_memory, with_io, Error, Step, Stop};
 use crate::jwt::AccessTokenClaims;
 use crate::keys::{Algorithm, KeyRing, MasterKey};
 use crate::live::LiveState;
-use crate::secret::credential_digest;
+use crate::secret::{credential_digest, digests_equal, ApiKeySecret};
+use crate::usage::PendingUsage;
 
 /// A Bearer credential, recognised once by its shape; each kind has one path through
 /// [`Validator::authenticate`]. New kinds (API keys, tokens of an external identity
@@ -27,6 +28,8 @@ use crate::secret::credential_digest;
 pub enum CredentialKind {
     /// A Keyward access token (a JWT: `ey…` with two dots).
     AccessToken,
+    /// A client app's API key (`kwak_…`): acts as its app, like its access tokens.
+    ApiKey,
     /// An admin's personal API credential (`kwpc_…`, or the configured bootstrap
     /// credential): valid only against Keyward's own API.
     Personal,
@@ -40,6 +43,8 @@ impl CredentialKind {
         }
         if bearer.starts_with("ey") && bearer.bytes().filter(|b| *b == b'.').count() == 2 {
             Some(Self::AccessToken)
+        } else if bearer.starts_with(ApiKeySecret::PREFIX) {
+            Some(Self::ApiKey)
         } else {
             Some(Self::Personal)
         }
@@ -53,6 +58,11 @@ pub enum AppCredential {
     AccessToken {
         /// The token's `jti`.
         token_id: String,
+    },
+    /// An API key, by its public identifier.
+    ApiKey {
+        /// The key's public identifier (never the key).
+        key_id: CredentialId,
     },
 }
 
@@ -238,6 +248,9 @@ pub struct Validator {
     verified_tokens: RwLock<BoundedMap<Arc<str>, VerifiedToken>>,
     /// Set when the feed reported new signing keys and the reload has not succeeded yet.
     keys_outdated: std::sync::atomic::AtomicBool,
+    /// Where API-key uses are recorded (the server, which writes them in batches); a
+    /// resource server's validator records nothing.
+    usage: Option<Arc<PendingUsage>>,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
 }
@@ -271,6 +284,7 @@ impl Validator {
             last_key_reload: Mutex::new(None),
             verified_tokens: RwLock::new(BoundedMap::new(MAX_VERIFIED_TOKENS)),
             keys_outdated: std::sync::atomic::AtomicBool::new(false),
+            usage: None,
             config,
             clock,
         })
@@ -279,6 +293,12 @@ impl Validator {
     /// Lets the live-state cache serve secret hashes (the issuing server only).
     pub(crate) fn with_app_secrets(mut self, store: Arc<dyn keyward_store::AppStore>) -> Self {
         self.live.serve_secrets_from(store);
+        self
+    }
+
+    /// Lets this validator record API-key uses into `usage` (the server only).
+    pub(crate) fn with_usage(mut self, usage: Arc<PendingUsage>) -> Self {
+        self.usage = Some(usage);
         self
     }
 
@@ -365,6 +385,7 @@ impl Validator {
                 let claims = self.verify_token_step(bearer, io)?;
                 self.token_principal(&claims, io)
             }
+            Some(CredentialKind::ApiKey) => self.api_key_principal(bearer, io),
             Some(CredentialKind::Personal) => match self.key_source {
                 KeySource::Public => Err(Error::Unauthenticated(
                     "personal credentials are accepted by Keyward's own API only",
@@ -497,6 +518,35 @@ impl Validator {
         )?;
         if principal.environment().map(EnvironmentSlug::as_str) != Some(claims.env.as_str()) {
             return Err(Error::Unauthenticated("invalid token").into());
+        }
+        Ok(principal)
+    }
+
+    /// The principal of an API key: its format and checksum (refused without a lookup
+    /// when wrong), a key stored under its SHA-256 digest, not past its expiry, then
+    /// the app checks. Answered from memory once the key and its app are cached.
+    fn api_key_principal(&self, text: &str, io: Io) -> Step<Principal> {
+        let key = ApiKeySecret::parse(text).map_err(|_| Error::Unauthenticated("invalid token"))?;
+        let digest = key.digest();
+        let state = self
+            .live
+            .api_key(&digest, io)?
+            .filter(|k| digests_equal(&k.digest, &digest))
+            .ok_or(Error::Unauthenticated("invalid token"))?;
+        let now = self.clock.now();
+        if !live_at(state.expires_at, now) {
+            return Err(Error::Unauthenticated("API key expired").into());
+        }
+        let principal = self.app_principal(
+            state.client_id.clone(),
+            AppCredential::ApiKey {
+                key_id: state.id.clone(),
+            },
+            None,
+            io,
+        )?;
+        if let (Some(usage), PrincipalKind::App { app_id, .. }) = (&self.usage, &principal.kind) {
+            usage.api_key(&state.id, *app_id, now);
         }
         Ok(principal)
     }

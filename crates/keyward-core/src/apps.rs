@@ -37,7 +37,7 @@ impl Keyward {
     /// The app as a use case answers it, with its last use as this process knows it.
     fn in_environment(&self, mut app: ClientApp, env: &Environment) -> AppInEnvironment {
         // Usage is written in batches: show what this process knows already.
-        let pending = self.caches.pending_usage(app.id);
+        let pending = self.caches.usage.pending_app(app.id);
         app.last_used_at = app.last_used_at.max(pending);
         AppInEnvironment {
             app,
@@ -45,7 +45,11 @@ impl Keyward {
         }
     }
 
-    fn app(&self, env: &str, client_id: &str) -> Result<(Environment, ClientApp), Error> {
+    pub(crate) fn app(
+        &self,
+        env: &str,
+        client_id: &str,
+    ) -> Result<(Environment, ClientApp), Error> {
         let env = self.environment(env)?;
         let client_id =
             ClientId::parse(client_id).map_err(|_| Error::NotFound(Resource::ClientApp))?;
@@ -61,7 +65,7 @@ impl Keyward {
         Ok(with_io(self.validator.live().grants_of(ids, Io::Allowed))?.0)
     }
 
-    fn grants_of_app(&self, app: &ClientApp) -> Result<Grants, Error> {
+    pub(crate) fn grants_of_app(&self, app: &ClientApp) -> Result<Grants, Error> {
         let state = with_io(self.validator.live().app(&app.client_id, Io::Allowed))?;
         match state {
             Some(s) => self.grants_of_roles(&s.role_ids),
@@ -164,14 +168,11 @@ impl Keyward {
             ));
         }
         let secret = ClientSecret::generate(&mut self.rng());
-        let secret_hash = self
-            .hasher
-            .hash(secret.expose().as_bytes(), &mut self.rng())?;
         let new = NewApp {
             environment_id: env.id,
             name,
             client_id: generate_client_id(&mut self.rng()),
-            secret_hash,
+            secret: self.new_secret(&secret)?,
             role_ids,
         };
         let app = self

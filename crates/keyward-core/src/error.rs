@@ -18,6 +18,10 @@ pub enum Resource {
     Role,
     /// An admin user.
     Admin,
+    /// An API key of a client app.
+    ApiKey,
+    /// A client secret of a client app.
+    ClientSecret,
 }
 
 impl Resource {
@@ -28,6 +32,8 @@ impl Resource {
             Self::ClientApp => "client app",
             Self::Role => "role",
             Self::Admin => "admin user",
+            Self::ApiKey => "API key",
+            Self::ClientSecret => "client secret",
         }
     }
 }
@@ -47,6 +53,12 @@ pub enum Error {
     /// The environment holds as many client apps as allowed.
     #[error("the environment already holds {0} client apps, the most allowed")]
     QuotaReached(i64),
+    /// The app holds as many API keys as allowed.
+    #[error("the client app already holds {0} API keys, the most allowed")]
+    ApiKeyQuotaReached(i64),
+    /// The secret named is the app's current one; only a rotation replaces it.
+    #[error("the current secret cannot be ended; rotate the secret instead")]
+    CurrentSecret,
     /// The app is active; deactivate it before deleting it.
     #[error("the client app is active; deactivate it first")]
     AppIsActive,
@@ -122,6 +134,7 @@ impl From<StoreError> for Error {
             StoreError::NameTaken => Self::Internal("unexpected unique violation".into()),
             StoreError::QuotaReached => Self::QuotaReached(0),
             StoreError::AppIsActive => Self::AppIsActive,
+            StoreError::CurrentSecret => Self::CurrentSecret,
             StoreError::LastSuperAdmin => Self::LastSuperAdmin,
             StoreError::RoleInUse(n) => Self::RoleInUse(n),
             StoreError::UnknownRole(name) => Self::invalid(ValidationError::new(

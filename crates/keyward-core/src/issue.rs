@@ -13,15 +13,14 @@
 //! then do not reveal which of them happened. Unknown client IDs never take a hashing
 //! slot, so a flood of them cannot crowd out legitimate clients.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
-
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use keyward_domain::{AppId, AppStatus, ClientId, Environment, Grants, Permission, MAX_SCOPE_LEN};
-use keyward_store::AppState;
+use keyward_domain::{
+    live_at, AppId, AppStatus, ClientId, Environment, Grants, Permission, MAX_SCOPE_LEN,
+};
+use keyward_store::{AppState, StoredSecret};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -31,6 +30,7 @@ use crate::error::{from_memory, with_io, Error, Step, Stop};
 use crate::jwt::AccessTokenClaims;
 use crate::secret::{generate_token_id, ClientSecret};
 use crate::throttle::{Admission, FailureThrottle, Outcome};
+use crate::usage::PendingUsage;
 use crate::Keyward;
 
 /// A client credentials grant request, already parsed from HTTP.
@@ -134,7 +134,8 @@ pub(crate) struct IssuerCaches {
     verified: RwLock<BoundedMap<VerifiedSecret, DateTime<Utc>>>,
     reuse: RwLock<BoundedMap<(AppId, String, bool), Reusable>>,
     pub(crate) throttle: FailureThrottle,
-    usage: Mutex<HashMap<AppId, DateTime<Utc>>>,
+    /// Last uses not yet written (shared with the validator, which records API keys).
+    pub(crate) usage: Arc<PendingUsage>,
 }
 
 impl IssuerCaches {
@@ -144,7 +145,7 @@ impl IssuerCaches {
             verified: RwLock::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
             reuse: RwLock::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
             throttle,
-            usage: Mutex::new(HashMap::new()),
+            usage: Arc::new(PendingUsage::default()),
         }
     }
 
@@ -203,44 +204,26 @@ impl IssuerCaches {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         reuse.insert(key, r);
     }
+}
 
-    fn record_usage(&self, app: AppId, now: DateTime<Utc>) {
-        // Microseconds, as storage keeps them: the value shown before and after the
-        // batch is written is the same.
-        let now = DateTime::<Utc>::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
-        let mut usage = self
-            .usage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = usage.entry(app).or_insert(now);
-        if *entry < now {
-            *entry = now;
-        }
-    }
-
-    /// The usage not yet written, without taking it.
-    pub(crate) fn pending_usage(&self, app: AppId) -> Option<DateTime<Utc>> {
-        self.usage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&app)
-            .copied()
-    }
-
-    /// Takes the usage batch to write.
-    pub(crate) fn take_usage(&self) -> Vec<(AppId, DateTime<Utc>)> {
-        let mut usage = self
-            .usage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        usage.drain().collect()
-    }
-
-    /// Puts back a batch whose write failed (newer values win).
-    pub(crate) fn restore_usage(&self, batch: Vec<(AppId, DateTime<Utc>)>) {
-        for (app, at) in batch {
-            self.record_usage(app, at);
-        }
+/// The secrets to verify a presented secret against, in order: the live ones (not
+/// past their end at `now`) whose hint matches the presented secret's, or that have no
+/// hint; when none does, the current secret alone (it will fail: every wrong secret
+/// costs one verification, like a right one).
+fn candidates<'a>(
+    stored: &'a [StoredSecret],
+    hint: &str,
+    now: DateTime<Utc>,
+) -> Vec<&'a StoredSecret> {
+    let live = stored.iter().filter(|s| live_at(s.expires_at, now));
+    let matching: Vec<&StoredSecret> = live
+        .clone()
+        .filter(|s| s.hint.as_deref().is_none_or(|h| h == hint))
+        .collect();
+    if matching.is_empty() {
+        live.take(1).collect()
+    } else {
+        matching
     }
 }
 
@@ -342,8 +325,16 @@ impl Keyward {
         }
     }
 
-    /// A client ID and secret: the secret must match the app's stored hash (argon2id,
-    /// skipped for a secret this process verified within [`VERIFIED_SECRET_TTL_SECS`]).
+    /// A client ID and secret: the secret must match one of the app's live secrets
+    /// (the current one, or the previous one during a rotation's grace period) by
+    /// argon2id, skipped for a secret this process verified within
+    /// [`VERIFIED_SECRET_TTL_SECS`] against the same stored hash.
+    ///
+    /// Every attempt costs at most one verification whatever the app holds: the
+    /// secret's last four characters (its hint, stored beside each hash) pick the hash
+    /// to verify, and a secret matching no hint is verified against the current one
+    /// anyway (and fails), so a wrong secret costs the same during a grace period as
+    /// outside it. Only secrets stored before hints existed can cost a second one.
     fn authenticate_secret(
         &self,
         client_id: &str,
@@ -356,13 +347,20 @@ impl Keyward {
         let secret = ClientSecret::parse(client_secret).map_err(|_| Error::InvalidClient)?;
         let client_id = ClientId::parse(client_id).map_err(|_| Error::InvalidClient)?;
         let (app, environment) = self.live_client(&client_id, io)?;
-        let Some(stored_hash) = self.validator.live().secret_hash(&client_id, io)? else {
-            return Err(Error::InvalidClient.into());
-        };
-        let stored_hash = stored_hash.as_str();
-        let mac = self.caches.mac(&client_id, stored_hash, secret.expose());
+        let stored = self.validator.live().secrets(&client_id, io)?;
         let now = self.clock.now();
-        if self.caches.is_verified(&mac, now) {
+        let candidates = candidates(&stored, secret.hint(), now);
+        if candidates.is_empty() {
+            return Err(Error::InvalidClient.into());
+        }
+        let macs: Vec<[u8; 32]> = candidates
+            .iter()
+            .map(|c| self.caches.mac(&client_id, &c.hash, secret.expose()))
+            .collect();
+        if let Some(i) = macs.iter().position(|m| self.caches.is_verified(m, now)) {
+            if let Some(matched) = candidates.get(i) {
+                self.caches.usage.secret(&matched.id, now);
+            }
             return Ok(AuthenticatedClient {
                 client_id,
                 app,
@@ -373,42 +371,80 @@ impl Keyward {
             return Err(Stop::Blocked);
         }
         let secret_bytes = secret.expose().as_bytes();
-        match self.caches.throttle.admit(&client_id, source, now) {
+        let matched = match self.caches.throttle.admit(&client_id, source, now) {
             Admission::Reserved(reservation) => {
-                let verified = self.hasher.verify(secret_bytes, stored_hash);
-                let outcome = match verified {
-                    Ok(false) => Outcome::Failed,
+                let mut matched = None;
+                let mut failure = None;
+                for (i, candidate) in candidates.iter().enumerate() {
+                    match self.hasher.verify(secret_bytes, &candidate.hash) {
+                        Ok(true) => {
+                            matched = Some(i);
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let outcome = match (matched, &failure) {
+                    (None, None) => Outcome::Failed,
                     _ => Outcome::NotFailed,
                 };
                 self.caches.throttle.settle(reservation, outcome);
-                if !verified? {
-                    return Err(Error::InvalidClient.into());
+                if let Some(e) = failure {
+                    return Err(e.into());
                 }
+                matched.ok_or(Error::InvalidClient)?
             }
             Admission::Throttled { retry_after, probe } => {
                 // Only on idle capacity, at most once a second per (client, source): a
                 // correct secret still gets through while an attacker sharing the
                 // source keeps failing.
-                let verified = if probe {
-                    self.hasher.verify_if_idle(secret_bytes, stored_hash)
-                } else {
-                    None
-                };
-                match verified {
-                    Some(Ok(true)) => {}
-                    Some(Ok(false)) => {
+                if !probe {
+                    return Err(Error::Throttled { retry_after }.into());
+                }
+                let mut matched = None;
+                for (i, candidate) in candidates.iter().enumerate() {
+                    match self.hasher.verify_if_idle(secret_bytes, &candidate.hash) {
+                        Some(Ok(true)) => {
+                            matched = Some(i);
+                            break;
+                        }
+                        Some(Ok(false)) => {}
+                        Some(Err(e)) => return Err(e.into()),
+                        None => return Err(Error::Throttled { retry_after }.into()),
+                    }
+                }
+                match matched {
+                    Some(i) => i,
+                    None => {
                         self.caches.throttle.record_probe_failure(source);
                         return Err(Error::Throttled { retry_after }.into());
                     }
-                    Some(Err(e)) => return Err(e.into()),
-                    None => return Err(Error::Throttled { retry_after }.into()),
                 }
             }
-        }
-        self.caches.remember_verified(mac, now);
+        };
+        let (Some(matched), Some(mac)) = (candidates.get(matched), macs.get(matched)) else {
+            return Err(Error::InvalidClient.into());
+        };
         // The verification may have waited for a hashing slot: answer with the state
-        // as it is now, so an app deactivated meanwhile gets no token.
+        // as it is now, so an app deactivated meanwhile gets no token, and a secret
+        // ended or expired meanwhile is not let through.
+        let now = self.clock.now();
         let (app, environment) = self.live_client(&client_id, io)?;
+        let still_live = self
+            .validator
+            .live()
+            .secrets(&client_id, io)?
+            .iter()
+            .any(|s| s.id == matched.id && s.hash == matched.hash && live_at(s.expires_at, now));
+        if !still_live {
+            return Err(Error::InvalidClient.into());
+        }
+        self.caches.remember_verified(*mac, now);
+        self.caches.usage.secret(&matched.id, now);
         Ok(AuthenticatedClient {
             client_id,
             app,
@@ -478,7 +514,7 @@ impl Keyward {
         let key = (app.id, scope.clone(), restricted);
         if self.config.token_reuse {
             if let Some(r) = self.caches.reusable(&key, now_s, lifetime) {
-                self.caches.record_usage(app.id, now);
+                self.caches.usage.app(app.id, now);
                 return Ok(IssuedToken {
                     access_token: r.token,
                     expires_in: r.exp - now_s,
@@ -514,7 +550,7 @@ impl Keyward {
                 },
             );
         }
-        self.caches.record_usage(app.id, now);
+        self.caches.usage.app(app.id, now);
         Ok(IssuedToken {
             access_token: token,
             expires_in: lifetime,

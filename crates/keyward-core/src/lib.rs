@@ -24,6 +24,7 @@ mod admins;
 mod apps;
 mod bounded;
 pub mod clock;
+mod credentials;
 mod environments;
 mod error;
 mod follow;
@@ -38,6 +39,7 @@ pub mod secret;
 #[cfg(test)]
 mod testkit;
 mod throttle;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +48,7 @@ pub use access::{KeySource, Principal, PrincipalKind, Target, Validator, Validat
 pub use admins::BootstrapOutcome;
 pub use apps::{AppInEnvironment, CreatedApp};
 pub use clock::{Clock, Io, SystemClock};
+pub use credentials::{CreatedApiKey, RotatedSecret};
 pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
 pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
@@ -190,6 +193,7 @@ impl Keyward {
                 window,
             ),
         );
+        let validator = validator.with_usage(Arc::clone(&caches.usage));
         Ok(Self {
             store,
             validator: Arc::new(validator),
@@ -239,12 +243,13 @@ impl Keyward {
         Ok(self.validator.sync_changes()?.len())
     }
 
-    /// Writes the batched `last_used_at` values (at most one write per app per batch).
+    /// Writes the batched `last_used_at` values of apps, secrets and API keys (at most
+    /// one write per app or credential per batch).
     pub fn flush_usage(&self) -> Result<usize, Error> {
-        let batch = self.caches.take_usage();
+        let batch = self.caches.usage.take();
         let n = batch.len();
-        if let Err(e) = self.store.record_app_usage(&batch) {
-            self.caches.restore_usage(batch);
+        if let Err(e) = self.store.record_usage(&batch) {
+            self.caches.usage.restore(batch);
             return Err(e.into());
         }
         Ok(n)

@@ -1,4 +1,5 @@
-//! The in-memory view of live state (apps, environments, roles, admin credentials)
+//! The in-memory view of live state (apps, environments, roles, API keys, admin
+//! credentials, and for the issuing server the apps' secret hashes)
 //! that every credential check reads, kept honest by invalidation.
 //!
 //! Entries are loaded on first use and dropped when a change touches them: at once by
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Grants, Role, RoleId};
-use keyward_store::{AppState, AppStore, ChangeSubject, LiveSource};
+use keyward_store::{ApiKeyState, AppState, AppStore, ChangeSubject, LiveSource, StoredSecret};
 
 use crate::bounded::BoundedMap;
 use crate::clock::Io;
@@ -33,9 +34,13 @@ struct Maps {
     admins: BoundedMap<[u8; 32], Arc<AdminUser>>,
     /// Credential digests storage did not know; dropped on any admin change.
     missing_admins: BoundedMap<[u8; 32], ()>,
-    /// Live apps' secret hashes, for client authentication only (see
-    /// [`LiveState::secret_hash`]).
-    secrets: BoundedMap<ClientId, Arc<String>>,
+    /// Live apps' stored secrets, for client authentication only (see
+    /// [`LiveState::secrets`]).
+    secrets: BoundedMap<ClientId, Arc<Vec<StoredSecret>>>,
+    /// API keys by the SHA-256 digest of the key.
+    api_keys: BoundedMap<[u8; 32], Arc<ApiKeyState>>,
+    /// Key digests storage did not know; dropped on any API-key change.
+    missing_api_keys: BoundedMap<[u8; 32], ()>,
 }
 
 impl Default for Maps {
@@ -48,6 +53,8 @@ impl Default for Maps {
             admins: BoundedMap::new(MAX_ENTRIES),
             missing_admins: BoundedMap::new(MAX_MISSING),
             secrets: BoundedMap::new(MAX_ENTRIES),
+            api_keys: BoundedMap::new(MAX_ENTRIES),
+            missing_api_keys: BoundedMap::new(MAX_MISSING),
         }
     }
 }
@@ -88,20 +95,35 @@ impl LiveState {
         self.secrets = Some(store);
     }
 
-    /// The stored secret hash of a live app, through the cache (`None` without a
-    /// secret store, or for an app without a secret). Dropped with the app's entry on
-    /// any change to the app, so a new secret is never checked against an old hash.
-    pub(crate) fn secret_hash(&self, client_id: &ClientId, io: Io) -> Step<Option<Arc<String>>> {
+    /// The stored secrets of a live app, current first, through the cache (none
+    /// without a secret store, or for a deleted or unknown app; expired ones included:
+    /// the caller checks the clock). Dropped with the app's entry on any change to the
+    /// app (a rotation, an ended secret), so a secret ended is never checked again.
+    pub(crate) fn secrets(&self, client_id: &ClientId, io: Io) -> Step<Arc<Vec<StoredSecret>>> {
         let Some(store) = &self.secrets else {
-            return Ok(None);
+            return Ok(Arc::new(Vec::new()));
         };
-        self.cached(
+        let found = self.cached(
             io,
             client_id,
             |m| &m.secrets,
             |m| &mut m.secrets,
             None,
-            || Ok(store.app_secret_hash(client_id)?),
+            || Ok(Some(store.app_secrets(client_id)?)),
+        )?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// The API key with this digest (expired ones included: the caller checks the
+    /// clock).
+    pub(crate) fn api_key(&self, digest: &[u8; 32], io: Io) -> Step<Option<Arc<ApiKeyState>>> {
+        self.cached(
+            io,
+            digest,
+            |m| &m.api_keys,
+            |m| &mut m.api_keys,
+            Some((|m| &m.missing_api_keys, |m| &mut m.missing_api_keys)),
+            || Ok(self.source.api_key_by_digest(digest)?),
         )
     }
 
@@ -261,6 +283,11 @@ impl LiveState {
                 // A new credential's digest may have been tried (and missed) before.
                 maps.missing_admins.clear();
             }
+            ChangeSubject::ApiKey(id) => {
+                maps.api_keys.retain(|_, k| k.id != *id);
+                // A new key's digest may have been tried (and missed) before.
+                maps.missing_api_keys.clear();
+            }
             ChangeSubject::SigningKeys => {}
             ChangeSubject::Unknown => *maps = Maps::default(),
         }
@@ -352,7 +379,7 @@ mod tests {
     fn a_change_nobody_can_read_makes_the_cache_start_over() {
         let (_dir, store) = store();
         let (live, env) = cached_environment(&store);
-        raw(&store, "INSERT INTO changes (subject_kind, subject, at) VALUES ('api_key', 'k', '2026-01-01 00:00:00');");
+        raw(&store, "INSERT INTO changes (subject_kind, subject, at) VALUES ('webhook', 'k', '2026-01-01 00:00:00');");
         let applied = live.sync_changes().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(applied, vec![ChangeSubject::Unknown]);
         assert!(matches!(

@@ -1,4 +1,4 @@
-//! Generated credentials: client secrets and personal credentials with a fixed prefix
+//! Generated credentials: client secrets, API keys and personal credentials with a fixed prefix
 //! and a CRC32 checksum (so secret scanners find leaks and typos are refused without a
 //! lookup), and the random identifiers Keyward hands out (client IDs, token IDs).
 
@@ -153,6 +153,39 @@ prefixed_credential!(
     "kwpc_"
 );
 
+prefixed_credential!(
+    /// A client app's API key (`kwak_…`): shown once at creation, stored as a SHA-256
+    /// digest and looked up by it.
+    ApiKeySecret,
+    "kwak_"
+);
+
+impl ApiKeySecret {
+    /// The SHA-256 digest under which the key is stored.
+    pub fn digest(&self) -> [u8; 32] {
+        credential_digest(&self.0)
+    }
+}
+
+impl ClientSecret {
+    /// The secret's last four characters (part of its public checksum): stored beside
+    /// the hash, they pick which of an app's two secrets to verify first.
+    pub fn hint(&self) -> &str {
+        secret_hint(&self.0)
+    }
+}
+
+/// The last four characters of a secret text (all of it when shorter).
+pub(crate) fn secret_hint(text: &str) -> &str {
+    let start = text.len().saturating_sub(4);
+    text.get(start..).unwrap_or(text)
+}
+
+/// Whether two digests are equal, in time independent of where they differ.
+pub(crate) fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 impl PersonalCredential {
     /// The SHA-256 digest under which the credential is stored.
     pub fn digest(&self) -> [u8; 32] {
@@ -179,6 +212,17 @@ pub fn generate_client_id(rng: &mut impl CryptoRngCore) -> ClientId {
         // [A-Za-z0-9_-]), so this returns on the first draw; the loop only avoids a
         // panic path.
         if let Ok(id) = ClientId::parse(&random_base62(rng, ID_LEN)) {
+            return id;
+        }
+    }
+}
+
+/// A new public identifier of an API key or a client secret: 22 base62 characters.
+pub fn generate_credential_id(rng: &mut impl CryptoRngCore) -> keyward_domain::CredentialId {
+    loop {
+        // 22 base62 characters always satisfy `CredentialId::parse`; the loop only
+        // avoids a panic path.
+        if let Ok(id) = keyward_domain::CredentialId::parse(&random_base62(rng, ID_LEN), "id") {
             return id;
         }
     }
@@ -223,6 +267,21 @@ mod tests {
             ClientSecret::parse(text),
             Err(MalformedCredential::WrongPrefix)
         ));
+    }
+
+    #[test]
+    fn api_keys_round_trip_digest_and_hint() {
+        let key = ApiKeySecret::generate(&mut OsRng);
+        assert!(key.expose().starts_with("kwak_"));
+        assert_eq!(key.expose().len(), 5 + 49);
+        let parsed = ApiKeySecret::parse(key.expose()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(digests_equal(&parsed.digest(), &key.digest()));
+        assert!(!digests_equal(&key.digest(), &credential_digest("other")));
+        assert_eq!(format!("{key:?}"), "ApiKeySecret(<hidden>)");
+        assert!(ClientSecret::parse(key.expose()).is_err());
+        let secret = ClientSecret::generate(&mut OsRng);
+        assert_eq!(secret.hint(), &secret.expose()[secret.expose().len() - 4..]);
+        assert_eq!(secret_hint("ab"), "ab");
     }
 
     #[test]

@@ -155,11 +155,14 @@ impl ClientApp {
     }
 }
 
-/// The per-environment limit on client apps.
+/// The limits on how many things may exist: client apps per environment, API keys per
+/// client app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     /// The most client apps an environment may hold.
     pub client_apps_per_environment: i64,
+    /// The most API keys a client app may hold.
+    pub api_keys_per_app: i64,
 }
 
 impl Quota {
@@ -173,6 +176,7 @@ impl Default for Quota {
     fn default() -> Self {
         Self {
             client_apps_per_environment: 20,
+            api_keys_per_app: 10,
         }
     }
 }

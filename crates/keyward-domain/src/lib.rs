@@ -1,5 +1,5 @@
 //! Keyward's domain model: the types and rules of environments, client apps, roles,
-//! permissions and admin users, and the lifecycle decisions made on them.
+//! permissions, API keys, client secrets and admin users, and the lifecycle decisions made on them.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock and draws no
 //! randomness; it compiles without diesel, actix or tokio. Time comes in as a
@@ -14,6 +14,7 @@
 
 mod admin;
 mod app;
+mod credential;
 mod environment;
 mod error;
 mod page;
@@ -22,6 +23,10 @@ mod role;
 
 pub use admin::{AdminId, AdminRole, AdminUser, Password, Username};
 pub use app::{AppId, AppName, AppStatus, ClientApp, ClientId, Quota};
+pub use credential::{
+    api_key_expiry, grace_period, live_at, ApiKey, ApiKeyName, AppSecret, CredentialId,
+    DEFAULT_GRACE_PERIOD_SECS, MAX_GRACE_PERIOD_SECS,
+};
 pub use environment::{Environment, EnvironmentId, EnvironmentName, EnvironmentSlug};
 pub use error::ValidationError;
 pub use page::{Cursor, Page, PageLimit, SortOrder};

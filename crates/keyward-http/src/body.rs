@@ -240,6 +240,8 @@ pub enum FieldKind {
     TextList,
     /// `true` or `false`.
     Boolean,
+    /// A whole number that fits in 64 bits (`5`, not `5.0` or `"5"`).
+    Integer,
 }
 
 /// One field of a JSON request body, as the strict reader checks it.
@@ -353,6 +355,7 @@ impl JsonObject {
             };
             let kind_error = match (rule.kind, &value) {
                 (FieldKind::Text, Value::String(_)) | (FieldKind::Boolean, Value::Bool(_)) => None,
+                (FieldKind::Integer, Value::Number(n)) if n.is_i64() => None,
                 (FieldKind::TextList, Value::Array(items)) => {
                     for (i, item) in items.iter().enumerate() {
                         if !item.is_string() {
@@ -367,6 +370,7 @@ impl JsonObject {
                 (FieldKind::Text, _) => Some("must be a string"),
                 (FieldKind::TextList, _) => Some("must be a list of strings"),
                 (FieldKind::Boolean, _) => Some("must be true or false"),
+                (FieldKind::Integer, _) => Some("must be a whole number"),
             };
             match kind_error {
                 Some(message) => errors.push((rule.name.to_owned(), message.to_owned())),

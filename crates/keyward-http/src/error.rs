@@ -87,6 +87,8 @@ pub(crate) fn classify(e: &Error) -> Class {
         Error::NotFound(_) => Class::NotFound,
         Error::NameTaken(_)
         | Error::QuotaReached(_)
+        | Error::ApiKeyQuotaReached(_)
+        | Error::CurrentSecret
         | Error::AppIsActive
         | Error::RoleInUse(_)
         | Error::BuiltinRole
@@ -359,6 +361,15 @@ impl From<Error> for ApiError {
                 "Client app quota reached",
                 detail,
             ),
+            Error::ApiKeyQuotaReached(_) => ApiError::new(
+                S::CONFLICT,
+                "quota-reached",
+                "API key quota reached",
+                detail,
+            ),
+            Error::CurrentSecret => {
+                ApiError::new(S::CONFLICT, "current-secret", "Current secret", detail)
+            }
             Error::AppIsActive => {
                 ApiError::new(S::CONFLICT, "app-is-active", "Client app is active", detail)
             }
@@ -646,6 +657,8 @@ mod tests {
             Error::NotFound(Resource::ClientApp),
             Error::NameTaken(Resource::Role),
             Error::QuotaReached(20),
+            Error::ApiKeyQuotaReached(10),
+            Error::CurrentSecret,
             Error::AppIsActive,
             Error::RoleInUse(2),
             Error::BuiltinRole,
@@ -668,6 +681,8 @@ mod tests {
                 | Error::NotFound(_)
                 | Error::NameTaken(_)
                 | Error::QuotaReached(_)
+                | Error::ApiKeyQuotaReached(_)
+                | Error::CurrentSecret
                 | Error::AppIsActive
                 | Error::RoleInUse(_)
                 | Error::BuiltinRole

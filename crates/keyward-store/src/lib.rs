@@ -8,7 +8,7 @@
 //! - [`LiveSource`]: the read side a credential check needs (app state, environments,
 //!   roles, admin credentials, signing keys, the change feed). An embedded validator
 //!   runs on this alone.
-//! - [`EnvironmentStore`], [`RoleStore`], [`AppStore`], [`AdminStore`],
+//! - [`EnvironmentStore`], [`RoleStore`], [`AppStore`], [`ApiKeyStore`], [`AdminStore`],
 //!   [`SigningKeyStore`], [`ChangeFeed`]: the management side, one per aggregate.
 //! - [`Transactions`]: several writes, to several aggregates, as one transaction.
 //! - [`Store`]: all of them; implemented for every type that implements each, so
@@ -24,10 +24,11 @@
 //! renaming, enabling or disabling an environment (one change whenever a field was
 //! given, even if it already had that value); replacing a role's permissions or an
 //! app's roles; deleting a role (plus one change per app it was unbound from), an app or
-//! an admin; replacing an admin's credential; adding a signing key; and changing an
-//! app's status.
+//! an admin; replacing an admin's credential; adding a signing key; changing an
+//! app's status; rotating an app's secret or ending its previous one (a change of the
+//! app); and creating or deleting an API key (a change of the key).
 //!
-//! Three writes deliberately append nothing: [`AppStore::record_app_usage`]
+//! Three writes deliberately append nothing: [`AppStore::record_usage`]
 //! (`last_used_at` is not live state, and a change per usage batch would make every
 //! follower reload apps that did not change), [`ChangeFeed::prune_changes`] (it removes
 //! feed rows, it does not change state), and [`AppStore::set_app_status`] to the status
@@ -87,9 +88,9 @@ pub use sql::{redact_url, Backend, DieselStore, StartupLock, StoreOptions};
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
-    AdminId, AdminUser, AppId, AppStatus, ClientApp, ClientId, Cursor, Environment, EnvironmentId,
-    EnvironmentSlug, Page, PageLimit, Permission, Quota, Role, RoleId, RoleName, SortOrder,
-    Username,
+    AdminId, AdminUser, ApiKey, AppId, AppSecret, AppStatus, ClientApp, ClientId, CredentialId,
+    Cursor, Environment, EnvironmentId, EnvironmentSlug, Page, PageLimit, Permission, Quota, Role,
+    RoleId, RoleName, SortOrder, Username,
 };
 use thiserror::Error;
 
@@ -120,6 +121,9 @@ pub enum StoreError {
     /// The storage cannot be reached or is too busy (e.g. locked past the busy timeout).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The client secret named is the app's current one, which only a rotation ends.
+    #[error("the current secret cannot be ended; rotate it instead")]
+    CurrentSecret,
     /// The storage holds something this version cannot read (a bug or a manual edit).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -139,6 +143,9 @@ pub trait LiveSource: Send + Sync {
     fn roles_by_ids(&self, ids: &[RoleId]) -> StoreResult<Vec<Role>>;
     /// The admin holding the personal credential with this SHA-256 digest.
     fn admin_by_credential(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>>;
+    /// The API key with this SHA-256 digest (expired ones included: the caller checks
+    /// the expiry against its clock).
+    fn api_key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<ApiKeyState>>;
     /// Every signing key not yet retired, oldest first.
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Changes after `after`, oldest first, at most `limit` (plus one leading
@@ -222,10 +229,28 @@ pub trait RoleStore: Send + Sync {
 
 /// Client apps: create inside the quota, look up, list, roles, status, delete, usage.
 pub trait AppStore: Send + Sync {
-    /// The argon2id PHC string of a live app's secret (`None` for a deleted or unknown
-    /// app). Only client authentication needs it: it is not part of [`AppState`], the
-    /// read model validators get, so a resource server never holds a secret hash.
-    fn app_secret_hash(&self, client_id: &ClientId) -> StoreResult<Option<String>>;
+    /// The stored secrets of a live app, current first (none for a deleted or unknown
+    /// app), expired ones included: the caller checks expiry against its clock. Only
+    /// client authentication needs them: they are not part of [`AppState`], the read
+    /// model validators get, so a resource server never holds a secret hash.
+    fn app_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<StoredSecret>>;
+    /// The secrets of a live app as the API shows them, current first, expired ones
+    /// included (the caller filters by its clock).
+    fn list_app_secrets(&self, app: AppId) -> StoreResult<Vec<AppSecret>>;
+    /// Rotates an app's secret in one transaction: previous secrets still stored end
+    /// now (deleted), the current one becomes the previous one until
+    /// `previous_expires_at`, and `new` becomes the current one. `NotFound` once the
+    /// app is deleted.
+    fn rotate_app_secret(
+        &self,
+        app: AppId,
+        new: &NewSecret,
+        previous_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Ends a previous secret now. `CurrentSecret` for the current one, `NotFound` for
+    /// an unknown one.
+    fn end_app_secret(&self, app: AppId, id: &CredentialId, now: DateTime<Utc>) -> StoreResult<()>;
     /// Creates an app with its secret hash and roles, inside the quota, in one transaction.
     fn create_app(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp>;
     /// An app (not deleted) by client ID within an environment.
@@ -252,12 +277,32 @@ pub trait AppStore: Send + Sync {
         status: AppStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<ClientApp>;
-    /// Deletes an inactive app for good: its secret hash and role bindings go, a
+    /// Deletes an inactive app for good: its secrets, API keys and role bindings go, a
     /// tombstone keeps its client ID from ever being reused. `AppIsActive` otherwise.
     fn delete_app(&self, app: AppId, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Writes a batch of `last_used_at` values (never moving one backwards). Appends no
-    /// change: usage is not live state.
-    fn record_app_usage(&self, usage: &[(AppId, DateTime<Utc>)]) -> StoreResult<()>;
+    /// Writes a batch of `last_used_at` values of apps, secrets and API keys (never
+    /// moving one backwards; values of credentials deleted meanwhile are dropped).
+    /// Appends no change: usage is not live state.
+    fn record_usage(&self, usage: &Usage) -> StoreResult<()>;
+}
+
+/// API keys of client apps.
+pub trait ApiKeyStore: Send + Sync {
+    /// Creates an API key for a live app, inside the per-app quota (a conditional
+    /// increment of the app's key count decides, as the first statement of the
+    /// transaction). `QuotaReached`, `NameTaken` (per app, case-insensitively), or
+    /// `NotFound` once the app is deleted.
+    fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        quota: Quota,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ApiKey>;
+    /// The API keys of an app, oldest first (bounded by the quota).
+    fn list_api_keys(&self, app: AppId) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes an API key of an app (`NotFound` if it has no such key): it stops working
+    /// at once, and its quota slot is freed.
+    fn delete_api_key(&self, app: AppId, id: &CredentialId, now: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// Admin users and their personal credentials.
@@ -319,6 +364,7 @@ pub trait Store:
     + EnvironmentStore
     + RoleStore
     + AppStore
+    + ApiKeyStore
     + AdminStore
     + SigningKeyStore
     + ChangeFeed
@@ -331,6 +377,7 @@ impl<T> Store for T where
         + EnvironmentStore
         + RoleStore
         + AppStore
+        + ApiKeyStore
         + AdminStore
         + SigningKeyStore
         + ChangeFeed

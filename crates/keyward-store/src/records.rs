@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use keyward_domain::{
-    AdminRole, AppId, AppName, AppStatus, ClientId, Cursor, EnvironmentId, EnvironmentName,
-    EnvironmentSlug, PageLimit, Permission, RoleId, RoleName, SortOrder, Username,
+    AdminRole, ApiKeyName, AppId, AppName, AppStatus, ClientId, CredentialId, Cursor,
+    EnvironmentId, EnvironmentName, EnvironmentSlug, PageLimit, Permission, RoleId, RoleName,
+    SortOrder, Username,
 };
 
 /// What credential checks need to know about an app, as stored right now.
@@ -73,10 +74,94 @@ pub struct NewApp {
     pub name: AppName,
     /// Its generated client ID.
     pub client_id: ClientId,
-    /// The argon2id PHC string of its generated secret.
-    pub secret_hash: String,
+    /// Its first secret.
+    pub secret: NewSecret,
     /// Roles to bind.
     pub role_ids: Vec<RoleId>,
+}
+
+/// A new client secret, already hashed.
+pub struct NewSecret {
+    /// Its generated public identifier.
+    pub id: CredentialId,
+    /// The argon2id PHC string of the secret.
+    pub hash: String,
+    /// The secret's last four characters (part of its public checksum), which pick the
+    /// hash to verify first when an app has two secrets.
+    pub hint: String,
+}
+
+/// A stored client secret as client authentication needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    /// Its public identifier (for `last_used_at`).
+    pub id: CredentialId,
+    /// The argon2id PHC string.
+    pub hash: String,
+    /// The secret's last four characters; `None` for secrets stored before hints were.
+    pub hint: Option<String>,
+    /// `None` for the current secret; the end of the grace period for the previous one.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new API key, already digested.
+pub struct NewApiKey {
+    /// Its generated public identifier.
+    pub id: CredentialId,
+    /// The app it belongs to.
+    pub app: AppId,
+    /// Its name.
+    pub name: ApiKeyName,
+    /// The SHA-256 digest of the key.
+    pub digest: [u8; 32],
+    /// When it stops working by itself.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a credential check needs to know about an API key, found by its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyState {
+    /// Its public identifier.
+    pub id: CredentialId,
+    /// The SHA-256 digest it was found by (compared again, in constant time, by the
+    /// caller).
+    pub digest: [u8; 32],
+    /// The app it acts as.
+    pub client_id: ClientId,
+    /// When it stops working by itself.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A batch of last-use times, written together (never moving a value backwards).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Apps: last token issued or API key used.
+    pub apps: Vec<(AppId, DateTime<Utc>)>,
+    /// Client secrets, by public identifier: last token issued with each.
+    pub secrets: Vec<(CredentialId, DateTime<Utc>)>,
+    /// API keys, by public identifier: last call made with each.
+    pub api_keys: Vec<(CredentialId, DateTime<Utc>)>,
+}
+
+impl Usage {
+    /// Whether the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty() && self.secrets.is_empty() && self.api_keys.is_empty()
+    }
+
+    /// How many values the batch holds.
+    pub fn len(&self) -> usize {
+        self.apps.len() + self.secrets.len() + self.api_keys.len()
+    }
 }
 
 /// A list query over client apps.
@@ -123,8 +208,10 @@ pub struct SigningKeyRecord {
 /// What a change-feed entry is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSubject {
-    /// An app's status, roles, secret or existence changed.
+    /// An app's status, roles, secrets or existence changed.
     App(ClientId),
+    /// An API key was created or deleted.
+    ApiKey(CredentialId),
     /// A role's permissions or existence changed.
     Role(RoleId),
     /// An environment was created, renamed, enabled or disabled.

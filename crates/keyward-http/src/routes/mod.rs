@@ -3,6 +3,7 @@
 
 mod admins;
 mod client_apps;
+mod credentials;
 mod environments;
 mod roles;
 
@@ -28,6 +29,8 @@ crate::permission!(RolesRead, "roles:read", PathEnvironment);
 crate::permission!(RolesManage, "roles:manage", PathEnvironment);
 crate::permission!(ClientAppsRead, "client_apps:read", PathEnvironment);
 crate::permission!(ClientAppsManage, "client_apps:manage", PathEnvironment);
+crate::permission!(ApiKeysRead, "api_keys:read", PathEnvironment);
+crate::permission!(ApiKeysManage, "api_keys:manage", PathEnvironment);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
 
@@ -221,6 +224,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(environments::configure)
             .configure(roles::configure)
             .configure(client_apps::configure)
+            .configure(credentials::configure)
             .configure(admins::configure)
             .default_service(web::to(no_such_route)),
     );

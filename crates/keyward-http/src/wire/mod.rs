@@ -13,6 +13,7 @@
 pub mod admins;
 pub mod apps;
 pub mod authorize;
+pub mod credentials;
 pub mod environments;
 pub mod oauth;
 pub mod roles;
@@ -141,6 +142,7 @@ pub(crate) mod request_tests {
             FieldKind::Text => Value::String("x".into()),
             FieldKind::TextList => Value::Array(vec![Value::String("x".into())]),
             FieldKind::Boolean => Value::Bool(true),
+            FieldKind::Integer => Value::from(1),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Client apps: create inside the quota, look up, list with search, roles, status,
-//! delete (tombstone), usage batches.
+//! delete (tombstone), usage batches; secrets through `sql/credentials.rs`.
 
 use std::collections::HashMap;
 
@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use keyward_domain::{
-    AppId, AppStatus, ClientApp, ClientId, EnvironmentId, Page, Quota, RoleId, SortOrder,
+    AppId, AppSecret, AppStatus, ClientApp, ClientId, CredentialId, EnvironmentId, Page, Quota,
+    RoleId, SortOrder,
 };
 
+use super::credentials;
 use super::feed::record_change;
 use super::models::AppRow;
 use super::page::paginate;
@@ -18,7 +20,10 @@ use super::schema::{client_app_roles, client_apps, environments, roles};
 use super::{
     contains_pattern, keyset_page, lower, map_err, name_taken_or, to_db_time, Db, DieselStore,
 };
-use crate::{AppQuery, AppState, AppStore, ChangeSubject, NewApp, StoreError, StoreResult};
+use crate::{
+    AppQuery, AppState, AppStore, ChangeSubject, NewApp, NewSecret, StoreError, StoreResult,
+    StoredSecret, Usage,
+};
 
 /// Role names per app id, for a set of apps.
 fn role_names(conn: &mut Db, app_ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
@@ -112,21 +117,27 @@ pub(super) fn app_state(conn: &mut Db, client_id: &ClientId) -> StoreResult<Opti
     }))
 }
 
-/// The stored secret hash of a live app ([`AppStore::app_secret_hash`]).
-pub(super) fn app_secret_hash(conn: &mut Db, client_id: &ClientId) -> StoreResult<Option<String>> {
-    client_apps::table
-        .filter(client_apps::client_id.eq(client_id.as_str()))
-        .filter(client_apps::deleted_at.is_null())
-        .select(client_apps::secret_hash)
-        .first::<Option<String>>(conn)
-        .optional()
-        .map(Option::flatten)
-        .map_err(map_err)
-}
-
 impl AppStore for DieselStore {
-    fn app_secret_hash(&self, client_id: &ClientId) -> StoreResult<Option<String>> {
-        app_secret_hash(&mut *self.conn()?, client_id)
+    fn app_secrets(&self, client_id: &ClientId) -> StoreResult<Vec<StoredSecret>> {
+        credentials::app_secrets(&mut *self.conn()?, client_id)
+    }
+
+    fn list_app_secrets(&self, app: AppId) -> StoreResult<Vec<AppSecret>> {
+        credentials::list_app_secrets(&mut *self.conn()?, app)
+    }
+
+    fn rotate_app_secret(
+        &self,
+        app: AppId,
+        new: &NewSecret,
+        previous_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(|conn| credentials::rotate_app_secret(conn, app, new, previous_expires_at, now))
+    }
+
+    fn end_app_secret(&self, app: AppId, id: &CredentialId, now: DateTime<Utc>) -> StoreResult<()> {
+        self.write(|conn| credentials::end_app_secret(conn, app, id, now))
     }
 
     fn create_app(&self, new: &NewApp, quota: Quota, now: DateTime<Utc>) -> StoreResult<ClientApp> {
@@ -157,13 +168,13 @@ impl AppStore for DieselStore {
                     client_apps::environment_id.eq(new.environment_id.0),
                     client_apps::name.eq(new.name.as_str()),
                     client_apps::client_id.eq(new.client_id.as_str()),
-                    client_apps::secret_hash.eq(Some(new.secret_hash.as_str())),
                     client_apps::status.eq(AppStatus::Active.as_str()),
                     client_apps::created_at.eq(to_db_time(now)),
                 ))
                 .returning(client_apps::id)
                 .get_result(conn)
                 .map_err(name_taken_or)?;
+            credentials::insert_secret(conn, id, &new.secret, now)?;
             claim_bound_roles(conn, &new.role_ids)?;
             bind_roles(conn, id, &new.role_ids)?;
             record_change(conn, &ChangeSubject::App(new.client_id.clone()), now)?;
@@ -296,9 +307,9 @@ impl AppStore for DieselStore {
         })
     }
 
-    /// One conditional `UPDATE … SET deleted_at = ?, secret_hash = NULL WHERE id = ? AND
-    /// deleted_at IS NULL AND status = 'INACTIVE'` turns the app into a tombstone; only
-    /// then do its bindings and its quota slot go. No row: `AppIsActive` if the app is
+    /// One conditional `UPDATE … SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL
+    /// AND status = 'INACTIVE'` turns the app into a tombstone; only then do its
+    /// secrets, API keys, bindings and quota slot go. No row: `AppIsActive` if the app is
     /// still there, `NotFound` if not. A concurrent activation is the same row's
     /// conditional `UPDATE … AND deleted_at IS NULL`: whichever commits second finds
     /// its condition false (PostgreSQL at READ COMMITTED re-checks it on the row the
@@ -311,10 +322,7 @@ impl AppStore for DieselStore {
                     .filter(client_apps::deleted_at.is_null())
                     .filter(client_apps::status.eq(AppStatus::Inactive.as_str())),
             )
-            .set((
-                client_apps::secret_hash.eq(None::<String>),
-                client_apps::deleted_at.eq(Some(to_db_time(now))),
-            ))
+            .set(client_apps::deleted_at.eq(Some(to_db_time(now))))
             .returning((client_apps::environment_id, client_apps::client_id))
             .get_result(conn)
             .optional()
@@ -336,6 +344,7 @@ impl AppStore for DieselStore {
             diesel::delete(client_app_roles::table.filter(client_app_roles::app_id.eq(app.0)))
                 .execute(conn)
                 .map_err(map_err)?;
+            credentials::delete_all_of(conn, app.0)?;
             diesel::update(environments::table.find(environment_id))
                 .set(environments::client_app_count.eq(environments::client_app_count - 1))
                 .execute(conn)
@@ -345,14 +354,16 @@ impl AppStore for DieselStore {
         })
     }
 
-    fn record_app_usage(&self, usage: &[(AppId, DateTime<Utc>)]) -> StoreResult<()> {
+    fn record_usage(&self, usage: &Usage) -> StoreResult<()> {
         // No change row: `last_used_at` is not live state, and a change per used app
         // would make every follower reload apps whose live state did not change.
         if usage.is_empty() {
             return Ok(());
         }
         self.write(|conn| {
-            for (app, at) in usage {
+            credentials::record_secret_usage(conn, &usage.secrets)?;
+            credentials::record_api_key_usage(conn, &usage.api_keys)?;
+            for (app, at) in &usage.apps {
                 let at = to_db_time(*at);
                 diesel::update(
                     client_apps::table.find(app.0).filter(

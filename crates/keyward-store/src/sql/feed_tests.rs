@@ -141,7 +141,10 @@ fn an_older_transaction_committing_first_cannot_make_readers_skip_a_younger_ones
         let env_id = e.id;
         std::thread::spawn(move || {
             store.transaction(&mut || {
-                store.record_app_usage(&[(app.id, Utc::now())])?;
+                store.record_usage(&Usage {
+                    apps: vec![(app.id, Utc::now())],
+                    ..Usage::default()
+                })?;
                 let _ = y_ready_tx.send(());
                 let _ = y_go_rx.recv_timeout(Duration::from_secs(30));
                 store

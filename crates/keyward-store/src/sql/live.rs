@@ -4,8 +4,8 @@
 
 use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Role, RoleId};
 
-use super::{admins, apps, environments, feed, keys, roles, DieselStore};
-use crate::{AppState, Change, LiveSource, SigningKeyRecord, StoreResult};
+use super::{admins, apps, credentials, environments, feed, keys, roles, DieselStore};
+use crate::{ApiKeyState, AppState, Change, LiveSource, SigningKeyRecord, StoreResult};
 
 impl LiveSource for DieselStore {
     fn app_state(&self, client_id: &ClientId) -> StoreResult<Option<AppState>> {
@@ -22,6 +22,10 @@ impl LiveSource for DieselStore {
 
     fn admin_by_credential(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>> {
         admins::admin_by_credential(&mut *self.conn()?, digest)
+    }
+
+    fn api_key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<ApiKeyState>> {
+        credentials::api_key_by_digest(&mut *self.conn()?, digest)
     }
 
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {

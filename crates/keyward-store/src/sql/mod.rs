@@ -21,6 +21,7 @@
 mod admins;
 mod apps;
 mod connection;
+mod credentials;
 mod environments;
 mod feed;
 mod keys;
@@ -793,6 +794,9 @@ mod test_db;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod tests;
 
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod credential_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod feed_tests;

@@ -3,8 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use keyward_domain::{
-    AdminId, AdminUser, AppId, AppName, AppStatus, BuiltinRole, ClientApp, ClientId, Environment,
-    EnvironmentId, EnvironmentName, EnvironmentSlug, Permission, Role, RoleId, RoleName, Username,
+    AdminId, AdminUser, AppId, AppName, AppStatus, BuiltinRole, ClientApp, ClientId, CredentialId,
+    Environment, EnvironmentId, EnvironmentName, EnvironmentSlug, Permission, Role, RoleId,
+    RoleName, Username,
 };
 
 use super::from_db_time;
@@ -181,6 +182,7 @@ pub(super) fn hex(digest: &[u8; 32]) -> String {
 pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) {
     match subject {
         ChangeSubject::App(id) => ("app", id.as_str().to_owned()),
+        ChangeSubject::ApiKey(id) => ("api_key", id.as_str().to_owned()),
         ChangeSubject::Role(id) => ("role", id.0.to_string()),
         ChangeSubject::Environment(id) => ("environment", id.0.to_string()),
         ChangeSubject::Admin(id) => ("admin", id.0.to_string()),
@@ -195,6 +197,9 @@ pub(super) fn decode_subject(kind: &str, value: &str) -> ChangeSubject {
     let num = || value.parse::<i64>().ok();
     let subject = match kind {
         "app" => ClientId::parse(value).ok().map(ChangeSubject::App),
+        "api_key" => CredentialId::parse(value, "api_key")
+            .ok()
+            .map(ChangeSubject::ApiKey),
         "role" => num().map(|n| ChangeSubject::Role(RoleId(n))),
         "environment" => num().map(|n| ChangeSubject::Environment(EnvironmentId(n))),
         "admin" => num().map(|n| ChangeSubject::Admin(AdminId(n))),

@@ -135,7 +135,12 @@ fn usage_batches_and_pruning_append_no_change() {
         .create_app(&new_app(&e, "abc", "cid1"), Quota::default(), Utc::now())
         .unwrap();
     let before = store.latest_change().unwrap();
-    store.record_app_usage(&[(app.id, Utc::now())]).unwrap();
+    store
+        .record_usage(&Usage {
+            apps: vec![(app.id, Utc::now())],
+            ..Usage::default()
+        })
+        .unwrap();
     let pruned = store
         .prune_changes(Utc::now() + chrono::Duration::hours(1))
         .unwrap();
@@ -295,7 +300,7 @@ fn a_delete_racing_an_activation_never_deletes_an_active_app() {
                 assert!(state.deleted, "round {round}");
                 assert_eq!(state.status, AppStatus::Inactive, "round {round}");
                 assert!(state.role_ids.is_empty());
-                assert_eq!(store.app_secret_hash(&state.client_id).unwrap(), None);
+                assert!(store.app_secrets(&state.client_id).unwrap().is_empty());
             }
             (Err(StoreError::AppIsActive), Ok(active)) => {
                 assert_eq!(active.status, AppStatus::Active);

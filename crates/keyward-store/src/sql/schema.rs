@@ -30,10 +30,36 @@ diesel::table! {
         environment_id -> BigInt,
         name -> Text,
         client_id -> Text,
-        secret_hash -> Nullable<Text>,
         status -> Text,
         deleted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        api_key_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_app_secrets (id) {
+        id -> BigInt,
+        public_id -> Text,
+        app_id -> BigInt,
+        secret_hash -> Text,
+        hint -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        public_id -> Text,
+        app_id -> BigInt,
+        name -> Text,
+        digest -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
     }
 }
@@ -89,12 +115,16 @@ diesel::joinable!(roles -> environments (environment_id));
 diesel::joinable!(client_apps -> environments (environment_id));
 diesel::joinable!(client_app_roles -> client_apps (app_id));
 diesel::joinable!(client_app_roles -> roles (role_id));
+diesel::joinable!(client_app_secrets -> client_apps (app_id));
+diesel::joinable!(api_keys -> client_apps (app_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     environments,
     roles,
     client_apps,
     client_app_roles,
+    client_app_secrets,
+    api_keys,
     admin_users,
     signing_keys,
     changes,

@@ -45,7 +45,11 @@ pub(super) fn new_app(env: &Environment, name: &str, client_id: &str) -> NewApp 
         environment_id: env.id,
         name: AppName::parse(name).unwrap(),
         client_id: ClientId::parse(client_id).unwrap(),
-        secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        secret: NewSecret {
+            id: CredentialId::parse(&format!("s-{client_id}"), "id").unwrap(),
+            hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            hint: "abcd".into(),
+        },
         role_ids: vec![],
     }
 }
@@ -112,19 +116,17 @@ fn names_are_unique_case_insensitively_and_freed_by_delete() {
         store.delete_app(app.id, Utc::now()),
         Err(StoreError::AppIsActive)
     ));
-    assert!(store
-        .app_secret_hash(&app.client_id)
-        .unwrap()
-        .is_some_and(|h| h.starts_with("$argon2id$")));
+    let secrets = store.app_secrets(&app.client_id).unwrap();
+    assert_eq!(secrets.len(), 1);
+    assert!(secrets[0].hash.starts_with("$argon2id$") && secrets[0].expires_at.is_none());
     store
         .set_app_status(app.id, AppStatus::Inactive, Utc::now())
         .unwrap();
     store.delete_app(app.id, Utc::now()).unwrap();
     let tomb = store.app_state(&app.client_id).unwrap().expect("tombstone");
     assert!(tomb.deleted && tomb.role_ids.is_empty());
-    assert_eq!(
-        store.app_secret_hash(&tomb.client_id).unwrap(),
-        None,
+    assert!(
+        store.app_secrets(&tomb.client_id).unwrap().is_empty(),
         "a tombstone keeps no hash"
     );
     // The name is free again, the client ID is not.
@@ -232,7 +234,7 @@ fn a_change_this_version_cannot_read_is_reported_as_unknown_not_as_an_error() {
     let (db, store) = open();
     let before = store.latest_change().unwrap();
     db.raw(
-        "INSERT INTO changes (subject_kind, subject, at) VALUES ('api_key', 'k1', '2026-01-01 00:00:00'),
+        "INSERT INTO changes (subject_kind, subject, at) VALUES ('webhook', 'k1', '2026-01-01 00:00:00'),
                                                               ('role', 'not-a-number', '2026-01-01 00:00:00');",
     );
     let changes = store.changes_since(before, 10).unwrap();

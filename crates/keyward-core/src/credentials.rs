@@ -1,0 +1,215 @@
+//! Use cases on a client app's credentials: API keys (create, list, delete) and secret
+//! rotation with a grace period (rotate, list, end the previous secret early).
+//!
+//! Handing out or ending a credential of an app is acting *as* that app, so each of
+//! these refuses a caller who does not hold every management permission the app holds
+//! (as deactivating or deleting it does): `api_keys:manage` alone never mints a key of
+//! an app that may manage admins.
+
+use chrono::{DateTime, Utc};
+use keyward_domain::{
+    api_key_expiry, grace_period, live_at, ApiKey, ApiKeyName, AppSecret, CredentialId,
+    ValidationError, DEFAULT_GRACE_PERIOD_SECS,
+};
+use keyward_store::{ChangeSubject, NewApiKey, NewSecret, StoreError};
+
+use crate::error::{Error, Resource};
+use crate::roles::ensure_no_escalation;
+use crate::secret::{generate_credential_id, ApiKeySecret, ClientSecret};
+use crate::{Keyward, Principal};
+
+/// A newly created API key and the key itself, which is shown this once and never again.
+#[derive(Debug)]
+pub struct CreatedApiKey {
+    /// The key as listed (never the key text).
+    pub key: ApiKey,
+    /// The key (zeroized on drop; `<hidden>` in `Debug`).
+    pub api_key: ApiKeySecret,
+}
+
+/// A rotation's outcome: the new secret, shown this once, and when the previous one ends.
+#[derive(Debug)]
+pub struct RotatedSecret {
+    /// The new current secret (zeroized on drop; `<hidden>` in `Debug`).
+    pub client_secret: ClientSecret,
+    /// When the previous secret stops working (now, for a grace period of 0).
+    pub previous_secret_expires_at: DateTime<Utc>,
+}
+
+impl Keyward {
+    /// Hashes a new secret for storage, with a new public identifier and its hint.
+    pub(crate) fn new_secret(&self, secret: &ClientSecret) -> Result<NewSecret, Error> {
+        Ok(NewSecret {
+            id: generate_credential_id(&mut self.rng()),
+            hash: self
+                .hasher
+                .hash(secret.expose().as_bytes(), &mut self.rng())?,
+            hint: secret.hint().to_owned(),
+        })
+    }
+
+    /// Creates an API key for an app: a name unique in the app (case-insensitively), an
+    /// optional expiry in the future (RFC 3339), inside the per-app quota. The key is
+    /// returned this once; only its SHA-256 digest is stored.
+    pub fn create_api_key(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+        name: &str,
+        expires_at: Option<&str>,
+    ) -> Result<CreatedApiKey, Error> {
+        let (_, app) = self.app(env, client_id)?;
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let name = ApiKeyName::parse(name).map_err(|e| errors.push(e)).ok();
+        let expires_at = match expires_at {
+            None => Some(None),
+            Some(text) => DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    ValidationError::new("expires_at", "must be an RFC 3339 date and time")
+                })
+                .and_then(|t| api_key_expiry(t.with_timezone(&Utc), now))
+                .map(Some)
+                .map_err(|e| errors.push(e))
+                .ok(),
+        };
+        let (Some(name), Some(expires_at), true) = (name, expires_at, errors.is_empty()) else {
+            return Err(Error::Invalid(errors));
+        };
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        let api_key = ApiKeySecret::generate(&mut self.rng());
+        let new = NewApiKey {
+            id: generate_credential_id(&mut self.rng()),
+            app: app.id,
+            name,
+            digest: api_key.digest(),
+            expires_at,
+        };
+        let key = self
+            .store
+            .create_api_key(&new, self.config.quota, now)
+            .map_err(|e| match e {
+                StoreError::QuotaReached => {
+                    Error::ApiKeyQuotaReached(self.config.quota.api_keys_per_app)
+                }
+                StoreError::NotFound => Error::NotFound(Resource::ClientApp),
+                other => Error::from_store(other, Resource::ApiKey),
+            })?;
+        self.changed(&ChangeSubject::ApiKey(key.id.clone()));
+        Ok(CreatedApiKey { key, api_key })
+    }
+
+    /// The API keys of an app, oldest first (never the key text), with last uses this
+    /// process has not written yet.
+    pub fn list_api_keys(&self, env: &str, client_id: &str) -> Result<Vec<ApiKey>, Error> {
+        let (_, app) = self.app(env, client_id)?;
+        let mut keys = self.store.list_api_keys(app.id)?;
+        for key in &mut keys {
+            key.last_used_at = key
+                .last_used_at
+                .max(self.caches.usage.pending_api_key(&key.id));
+        }
+        Ok(keys)
+    }
+
+    /// Deletes an API key: it fails from the next call on, here at once and on other
+    /// instances as soon as they follow the change feed.
+    pub fn delete_api_key(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+        key_id: &str,
+    ) -> Result<(), Error> {
+        let (_, app) = self.app(env, client_id)?;
+        let id =
+            CredentialId::parse(key_id, "id").map_err(|_| Error::NotFound(Resource::ApiKey))?;
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        self.store
+            .delete_api_key(app.id, &id, self.clock.now())
+            .map_err(|e| Error::from_store(e, Resource::ApiKey))?;
+        self.changed(&ChangeSubject::ApiKey(id));
+        Ok(())
+    }
+
+    /// Rotates an app's secret: a new secret (returned this once) becomes the current
+    /// one; the current one keeps working for `grace_period_seconds` (default a day,
+    /// 0 to 30 days) and then fails by itself; a previous secret still in its grace
+    /// period ends at once, so at most two secrets ever live.
+    pub fn rotate_secret(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<RotatedSecret, Error> {
+        let (_, app) = self.app(env, client_id)?;
+        let grace = grace_period(grace_period_seconds.unwrap_or(DEFAULT_GRACE_PERIOD_SECS))
+            .map_err(Error::invalid)?;
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        let client_secret = ClientSecret::generate(&mut self.rng());
+        let new = self.new_secret(&client_secret)?;
+        // The clock is read after hashing, so the grace period is counted from the
+        // moment the new secret exists.
+        let now = self.clock.now();
+        let previous_secret_expires_at = now + grace;
+        // Microseconds, as storage keeps them: the answer and the list agree.
+        let previous_secret_expires_at =
+            DateTime::<Utc>::from_timestamp_micros(previous_secret_expires_at.timestamp_micros())
+                .unwrap_or(previous_secret_expires_at);
+        self.store
+            .rotate_app_secret(app.id, &new, previous_secret_expires_at, now)
+            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        self.changed(&ChangeSubject::App(app.client_id));
+        Ok(RotatedSecret {
+            client_secret,
+            previous_secret_expires_at,
+        })
+    }
+
+    /// The live secrets of an app: the current one first, then the previous one while
+    /// its grace period lasts (never a secret or its hash).
+    pub fn list_secrets(&self, env: &str, client_id: &str) -> Result<Vec<AppSecret>, Error> {
+        let (_, app) = self.app(env, client_id)?;
+        let now = self.clock.now();
+        let mut secrets = self.store.list_app_secrets(app.id)?;
+        secrets.retain(|s| live_at(s.expires_at, now));
+        for secret in &mut secrets {
+            secret.last_used_at = secret
+                .last_used_at
+                .max(self.caches.usage.pending_secret(&secret.id));
+        }
+        Ok(secrets)
+    }
+
+    /// Ends an app's previous secret now (409 for the current one, which only a
+    /// rotation replaces; 404 for one unknown or already ended).
+    pub fn end_secret(
+        &self,
+        principal: &Principal,
+        env: &str,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<(), Error> {
+        let (_, app) = self.app(env, client_id)?;
+        let id = CredentialId::parse(secret_id, "id")
+            .map_err(|_| Error::NotFound(Resource::ClientSecret))?;
+        ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        let now = self.clock.now();
+        // A previous secret past its end is already gone, as far as anyone can tell.
+        if self
+            .store
+            .list_app_secrets(app.id)?
+            .iter()
+            .any(|s| s.id == id && !live_at(s.expires_at, now))
+        {
+            return Err(Error::NotFound(Resource::ClientSecret));
+        }
+        self.store
+            .end_app_secret(app.id, &id, now)
+            .map_err(|e| Error::from_store(e, Resource::ClientSecret))?;
+        self.changed(&ChangeSubject::App(app.client_id));
+        Ok(())
+    }
+}
