@@ -213,3 +213,220 @@ impl Keyward {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use keyward_domain::{AppStatus, Permission};
+    use zeroize::Zeroizing;
+
+    use crate::testkit::TestCore;
+    use crate::{ClientCredentials, CoreConfig, Error, Principal, SecretMethod, TokenRequest};
+
+    fn request(client_id: &str, secret: &str) -> TokenRequest {
+        TokenRequest {
+            client: ClientCredentials::Secret {
+                client_id: client_id.to_owned(),
+                client_secret: Zeroizing::new(secret.to_owned()),
+                method: SecretMethod::Basic,
+            },
+            scope: None,
+            source: "10.0.0.1".parse().ok(),
+        }
+    }
+
+    fn gets_token(t: &TestCore, id: &str, secret: &str) -> bool {
+        match t.core.issue_token(&request(id, secret)) {
+            Ok(_) => true,
+            Err(Error::InvalidClient) => false,
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn the_previous_secret_works_until_its_grace_ends_even_when_verified_before() {
+        let t = TestCore::new(CoreConfig::default());
+        let (id, old) = t.app("bot", &["orders:read"]);
+        // Warm: the old secret's verification is cached.
+        assert!(gets_token(&t, &id, &old));
+        let rotated = t
+            .core
+            .rotate_secret(&Principal::system(), "default", &id, Some(60))
+            .unwrap();
+        let new = rotated.client_secret.expose().to_owned();
+        assert_eq!(
+            rotated.previous_secret_expires_at,
+            crate::Clock::now(t.clock.as_ref()) + Duration::seconds(60)
+        );
+        assert!(gets_token(&t, &id, &old), "in the grace period");
+        assert!(gets_token(&t, &id, &new));
+        let listed = t.core.list_secrets("default", &id).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].is_current() && !listed[1].is_current());
+        assert!(listed.iter().all(|s| s.last_used_at.is_some()));
+        t.clock.advance(Duration::seconds(59));
+        assert!(
+            t.core
+                .issue_token_from_memory(&request(&id, &old))
+                .is_some(),
+            "still warm one second before the end"
+        );
+        t.clock.advance(Duration::seconds(1));
+        // Ended by the clock alone: no job ran, and the cached verification is not used.
+        assert!(matches!(
+            t.core.issue_token_from_memory(&request(&id, &old)),
+            Some(Err(Error::InvalidClient)) | None
+        ));
+        assert!(!gets_token(&t, &id, &old));
+        assert!(gets_token(&t, &id, &new));
+        assert_eq!(t.core.list_secrets("default", &id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn ending_the_previous_secret_stops_it_at_once_and_the_current_one_cannot_be_ended() {
+        let t = TestCore::new(CoreConfig::default());
+        let (id, old) = t.app("bot", &["orders:read"]);
+        assert!(gets_token(&t, &id, &old));
+        let new = t
+            .core
+            .rotate_secret(&Principal::system(), "default", &id, None)
+            .unwrap()
+            .client_secret
+            .expose()
+            .to_owned();
+        assert!(gets_token(&t, &id, &old));
+        let listed = t.core.list_secrets("default", &id).unwrap();
+        let (current, previous) = (listed[0].id.as_str(), listed[1].id.as_str());
+        assert!(matches!(
+            t.core
+                .end_secret(&Principal::system(), "default", &id, current),
+            Err(Error::CurrentSecret)
+        ));
+        t.core
+            .end_secret(&Principal::system(), "default", &id, previous)
+            .unwrap();
+        assert!(!gets_token(&t, &id, &old), "ended, although warm");
+        assert!(gets_token(&t, &id, &new));
+        assert!(matches!(
+            t.core
+                .end_secret(&Principal::system(), "default", &id, previous),
+            Err(Error::NotFound(_))
+        ));
+        // Bad grace periods are refused before anything changes.
+        for bad in [-1, 2_592_001] {
+            assert!(matches!(
+                t.core
+                    .rotate_secret(&Principal::system(), "default", &id, Some(bad)),
+                Err(Error::Invalid(_))
+            ));
+        }
+        assert_eq!(t.core.list_secrets("default", &id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_api_key_acts_as_its_app_from_memory_until_it_expires() {
+        let t = TestCore::new(CoreConfig::default());
+        let (id, _) = t.app("bot", &["orders:read"]);
+        let expires = (crate::Clock::now(t.clock.as_ref()) + Duration::seconds(30)).to_rfc3339();
+        let created = t
+            .core
+            .create_api_key(&Principal::system(), "default", &id, "ci", Some(&expires))
+            .unwrap();
+        let key = created.api_key.expose().to_owned();
+        let v = t.core.validator();
+        let p = v.authenticate(&key).unwrap();
+        assert_eq!(p.kind.client_id(), Some(id.as_str()));
+        assert!(p.holds(&Permission::parse("orders:read").unwrap()));
+        assert!(
+            v.authenticate_from_memory(&key).is_some_and(|r| r.is_ok()),
+            "a key seen before needs no storage"
+        );
+        let listed = t.core.list_api_keys("default", &id).unwrap();
+        assert!(
+            listed[0].last_used_at.is_some(),
+            "use shown before the batch is written"
+        );
+        assert_eq!(
+            t.core.get_app("default", &id).unwrap().app.last_used_at,
+            listed[0].last_used_at
+        );
+        // Deactivation stops it, activation restores it.
+        t.core
+            .set_app_status(&Principal::system(), "default", &id, AppStatus::Inactive)
+            .unwrap();
+        assert!(v.authenticate(&key).is_err());
+        t.core
+            .set_app_status(&Principal::system(), "default", &id, AppStatus::Active)
+            .unwrap();
+        assert!(v.authenticate(&key).is_ok());
+        t.clock.advance(Duration::seconds(30));
+        assert!(matches!(
+            v.authenticate_from_memory(&key),
+            Some(Err(Error::Unauthenticated("API key expired")))
+        ));
+        // A key with a wrong checksum is refused without a lookup.
+        let mut typo = key.clone().into_bytes();
+        let last = typo.len() - 1;
+        typo[last] = if typo[last] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).unwrap();
+        assert!(matches!(
+            v.authenticate_from_memory(&typo),
+            Some(Err(Error::Unauthenticated(_)))
+        ));
+        // An expiry in the past, and a bad name, are both reported.
+        match t.core.create_api_key(
+            &Principal::system(),
+            "default",
+            &id,
+            " bad",
+            Some("2000-01-01T00:00:00Z"),
+        ) {
+            Err(Error::Invalid(errors)) => {
+                let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["name", "expires_at"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_deleted_key_fails_at_once_and_frees_its_slot() {
+        let t = TestCore::new(CoreConfig {
+            quota: keyward_domain::Quota {
+                api_keys_per_app: 1,
+                ..keyward_domain::Quota::default()
+            },
+            ..CoreConfig::default()
+        });
+        let (id, _) = t.app("bot", &["orders:read"]);
+        let created = t
+            .core
+            .create_api_key(&Principal::system(), "default", &id, "one", None)
+            .unwrap();
+        assert!(matches!(
+            t.core
+                .create_api_key(&Principal::system(), "default", &id, "two", None),
+            Err(Error::ApiKeyQuotaReached(1))
+        ));
+        let key = created.api_key.expose().to_owned();
+        let v = t.core.validator();
+        assert!(v.authenticate(&key).is_ok());
+        t.core
+            .delete_api_key(
+                &Principal::system(),
+                "default",
+                &id,
+                created.key.id.as_str(),
+            )
+            .unwrap();
+        assert!(matches!(
+            v.authenticate_from_memory(&key),
+            None | Some(Err(Error::Unauthenticated(_)))
+        ));
+        assert!(v.authenticate(&key).is_err());
+        assert!(t
+            .core
+            .create_api_key(&Principal::system(), "default", &id, "two", None)
+            .is_ok());
+    }
+}
