@@ -29,6 +29,10 @@ mod client_app_creation;
 mod client_app_lifecycle;
 mod client_app_listing;
 
+// Management API: API keys and secret rotation.
+mod api_keys;
+mod secret_rotation;
+
 // OAuth.
 mod client_authentication;
 mod status_endpoint;

@@ -399,3 +399,113 @@ fn lock_wal_read_marks(path: &Path) -> Child {
     assert_eq!(line.trim(), "locked", "the lock holder started");
     child
 }
+
+// ----- API keys and client secrets (SPEC §5) -----
+
+/// An API key as stored (table `api_keys`).
+#[derive(Debug, QueryableByName)]
+pub struct StoredApiKey {
+    /// The identifier the API shows.
+    #[diesel(sql_type = Text)]
+    pub public_id: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// Lowercase hex SHA-256 of the key text.
+    #[diesel(sql_type = Text)]
+    pub digest: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub expires_at: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_used_at: Option<String>,
+}
+
+/// A client secret as stored (table `client_app_secrets`).
+#[derive(Debug, QueryableByName)]
+pub struct StoredSecret {
+    /// The identifier the API shows.
+    #[diesel(sql_type = Text)]
+    pub public_id: String,
+    /// argon2id PHC string.
+    #[diesel(sql_type = Text)]
+    pub secret_hash: String,
+    /// `None` for the current secret.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub expires_at: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_used_at: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct TableName {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+impl Db {
+    /// Every API key row of an app (by client ID), oldest first; empty when it has none.
+    pub fn stored_api_keys(&self, client_id: &str) -> Vec<StoredApiKey> {
+        const SELECT: &str = "SELECT k.public_id, k.name, k.digest, \
+             CAST(k.expires_at AS TEXT) AS expires_at, \
+             CAST(k.last_used_at AS TEXT) AS last_used_at \
+             FROM api_keys k JOIN client_apps a ON a.id = k.app_id \
+             WHERE a.client_id = ";
+        match &self.backend {
+            Backend::Sqlite { path } => diesel::sql_query(format!("{SELECT}? ORDER BY k.id"))
+                .bind::<Text, _>(client_id)
+                .load(&mut sqlite(path))
+                .expect("API key rows"),
+            Backend::Postgres { url } => diesel::sql_query(format!("{SELECT}$1 ORDER BY k.id"))
+                .bind::<Text, _>(client_id)
+                .load(&mut postgres(url))
+                .expect("API key rows"),
+        }
+    }
+
+    /// Every secret row of an app (by client ID), oldest first; empty when it has none.
+    pub fn stored_secrets(&self, client_id: &str) -> Vec<StoredSecret> {
+        const SELECT: &str = "SELECT s.public_id, s.secret_hash, \
+             CAST(s.expires_at AS TEXT) AS expires_at, \
+             CAST(s.last_used_at AS TEXT) AS last_used_at \
+             FROM client_app_secrets s JOIN client_apps a ON a.id = s.app_id \
+             WHERE a.client_id = ";
+        match &self.backend {
+            Backend::Sqlite { path } => diesel::sql_query(format!("{SELECT}? ORDER BY s.id"))
+                .bind::<Text, _>(client_id)
+                .load(&mut sqlite(path))
+                .expect("secret rows"),
+            Backend::Postgres { url } => diesel::sql_query(format!("{SELECT}$1 ORDER BY s.id"))
+                .bind::<Text, _>(client_id)
+                .load(&mut postgres(url))
+                .expect("secret rows"),
+        }
+    }
+
+    /// Like [`Db::find_in_raw_storage`], but on PostgreSQL every table of the database's
+    /// schema is read (whatever tables later migrations add), not a fixed list.
+    pub fn find_anywhere(&self, needle: &str) -> Option<String> {
+        match &self.backend {
+            Backend::Sqlite { .. } => self.find_in_raw_storage(needle),
+            Backend::Postgres { url } => {
+                let mut conn = postgres(url);
+                let tables: Vec<TableName> = diesel::sql_query(
+                    "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                )
+                .load(&mut conn)
+                .expect("table names");
+                for table in tables {
+                    let rows: Vec<RowText> = diesel::sql_query(format!(
+                        "SELECT row_to_json(t)::text AS text FROM \"{}\" t",
+                        table.name.replace('"', "\"\"")
+                    ))
+                    .load(&mut conn)
+                    .expect("rows as text");
+                    if rows.iter().any(|r| r.text.contains(needle)) {
+                        return Some(format!("table {}", table.name));
+                    }
+                }
+                None
+            }
+        }
+    }
+}
