@@ -186,3 +186,39 @@ fn a_resource_server_refuses_admin_personal_credentials_that_keyward_itself_acce
     let pinned = OrdersServer::start_for(&keyward, Some("default"));
     assert_eq!(pinned.get(Some(&keyward.admin)), 401);
 }
+
+#[test]
+fn the_example_resource_server_accepts_api_keys_with_their_apps_live_state() {
+    let keyward = Server::start();
+    keyward.create_role("default", "orders-reader", &["orders:read"]);
+    keyward.create_role("default", "orders-writer", &["orders:write"]);
+    let app = keyward.create_app("default", "nightly export", &["orders-reader"]);
+    let created = crate::harness::create_api_key(&keyward, "default", &app, "cron");
+    let key = crate::harness::key_text(&created);
+    let key_id = created["id"].as_str().expect("id").to_owned();
+    let orders = OrdersServer::start(&keyward);
+
+    assert_eq!(orders.get(Some(&key)), 200, "the key acts as its app");
+    assert_eq!(orders.post(&key), 403, "with its app's permissions only");
+    let typo = crate::harness::with_broken_checksum(&key);
+    assert_eq!(orders.get(Some(&typo)), 401, "a mistyped key");
+
+    // The app's live roles apply to the key.
+    keyward.set_roles("default", &app, &["orders-reader", "orders-writer"]);
+    eventually(WITHIN, || orders.post(&key) == 201).expect("role grant followed");
+
+    // Deactivating the app stops the key; activating restores it.
+    keyward.deactivate("default", &app);
+    eventually(WITHIN, || orders.get(Some(&key)) == 401).expect("deactivation followed");
+    keyward.activate("default", &app);
+    eventually(WITHIN, || orders.get(Some(&key)) == 200).expect("activation followed");
+
+    // Deleting the key on Keyward stops it here.
+    let path = format!(
+        "{}/{key_id}",
+        crate::harness::api_keys_path("default", &app)
+    );
+    assert_eq!(keyward.delete(&path, &keyward.admin).status(), 204);
+    let took = eventually(WITHIN, || orders.get(Some(&key)) == 401).expect("key deletion followed");
+    eprintln!("key deletion reached the embedded validator in {took:?}");
+}

@@ -287,15 +287,19 @@ impl Db {
     fn stored_app(&self, client_id: &str) -> StoredApp {
         match &self.backend {
             Backend::Sqlite { path } => diesel::sql_query(
-                "SELECT secret_hash, CAST(last_used_at AS TEXT) AS last_used_at \
-                 FROM client_apps WHERE client_id = ?",
+                "SELECT (SELECT s.secret_hash FROM client_app_secrets s \
+                         WHERE s.app_id = a.id AND s.expires_at IS NULL) AS secret_hash, \
+                 CAST(a.last_used_at AS TEXT) AS last_used_at \
+                 FROM client_apps a WHERE a.client_id = ?",
             )
             .bind::<Text, _>(client_id)
             .get_result(&mut sqlite(path))
             .expect("app row"),
             Backend::Postgres { url } => diesel::sql_query(
-                "SELECT secret_hash, CAST(last_used_at AS TEXT) AS last_used_at \
-                 FROM client_apps WHERE client_id = $1",
+                "SELECT (SELECT s.secret_hash FROM client_app_secrets s \
+                         WHERE s.app_id = a.id AND s.expires_at IS NULL) AS secret_hash, \
+                 CAST(a.last_used_at AS TEXT) AS last_used_at \
+                 FROM client_apps a WHERE a.client_id = $1",
             )
             .bind::<Text, _>(client_id)
             .get_result(&mut postgres(url))
@@ -333,11 +337,13 @@ impl Drop for Held {
 }
 
 /// Every table Keyward keeps (PostgreSQL).
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 11] = [
     "environments",
     "roles",
     "client_apps",
     "client_app_roles",
+    "client_app_secrets",
+    "api_keys",
     "admin_users",
     "signing_keys",
     "changes",
