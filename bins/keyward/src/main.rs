@@ -57,6 +57,18 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key: published in the JWK Set at once, signing after
+    /// `keys.publish_delay_seconds`; older keys are retired once their last token expired.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +112,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 master_key::mark_instance(&settings.data_dir)?;
             }
             println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let public_url = settings.server.public_url.clone().unwrap_or_else(|| {
+                format!("http://{}", settings.server.bind)
+            });
+            let (core, store, _lock) = open_core(&settings, public_url, allow_empty)?;
+            if initialised(store.as_ref())? {
+                master_key::mark_instance(&settings.data_dir)?;
+            }
+            let rotated = core.rotate_signing_key()?;
+            println!(
+                "new {} signing key {}: in the JWK Set now, signing from {}",
+                rotated.algorithm,
+                rotated.kid,
+                rotated.signs_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
             Ok(())
         }
         Command::Admin { command } => {
@@ -307,6 +338,7 @@ fn open_core(
             .security
             .hashing_concurrency
             .unwrap_or(defaults.hashing_concurrency),
+        key_publish_delay_secs: settings.keys.publish_delay_seconds.max(0),
     };
     let core = Keyward::open(
         Arc::clone(&store) as Arc<dyn Store>,
@@ -343,6 +375,7 @@ fn background(
         let mut listener = ListenerState::new(&store);
         let mut last_flush = Instant::now();
         let mut last_prune = Instant::now();
+        let mut last_expiry = Instant::now();
         let mut feed_failing = false;
         while !stop.load(Ordering::Acquire) {
             listener.wait(&store, interval);
@@ -369,6 +402,20 @@ fn background(
                 last_prune = Instant::now();
                 if let Err(e) = core.prune_changes() {
                     log::warn!("pruning the change feed: {e}");
+                }
+            }
+            // Revoked token IDs and assertion IDs past their expiry (every 5 s: a delete
+            // that usually finds nothing); signing keys whose last token has expired
+            // (every second, computed from memory; it writes only when one is retired).
+            if last_expiry.elapsed() >= Duration::from_secs(5) {
+                last_expiry = Instant::now();
+                if let Err(e) = core.prune_expired() {
+                    log::warn!("pruning expired revocations: {e}");
+                }
+            }
+            if last_flush.elapsed() < Duration::from_millis(300) {
+                if let Err(e) = core.retire_signing_keys() {
+                    log::warn!("retiring signing keys: {e}");
                 }
             }
         }
@@ -473,6 +520,10 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     log::info!("listening on http://{addr}");
     let data_core = web::Data::from(Arc::clone(&core));
     let data_validator = web::Data::from(Arc::clone(core.validator()));
+    let cors = web::Data::new(keyward_http::CorsPolicy {
+        allowed_origins: settings.cors.origins(),
+        max_age_seconds: settings.cors.max_age_seconds,
+    });
     let limits = keyward_http::HttpLimits {
         body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
     };
@@ -489,6 +540,8 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(data_core.clone())
                 .app_data(data_validator.clone())
                 .app_data(limits)
+                .app_data(cors.clone())
+                .wrap(middleware::from_fn(keyward_http::cors))
                 .wrap(middleware::from_fn(keyward_http::track_requests))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.

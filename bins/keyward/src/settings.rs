@@ -20,6 +20,7 @@ pub struct Settings {
     pub bootstrap: Bootstrap,
     pub security: Security,
     pub cache: Cache,
+    pub cors: Cors,
 }
 
 #[derive(Deserialize)]
@@ -65,11 +66,53 @@ pub struct Tokens {
     pub audience: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Keys {
     /// Base64 of 32 bytes; default: generated into `<data_dir>/master.key` (0600).
     pub master_key: Option<String>,
+    /// How long a rotated-in signing key is published in the JWK Set before it signs.
+    pub publish_delay_seconds: i64,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self {
+            master_key: None,
+            publish_delay_seconds: 300,
+        }
+    }
+}
+
+/// CORS for the OAuth endpoints and the management API (off by default).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cors {
+    /// Comma-separated origins allowed to call Keyward from a browser (`*` for any);
+    /// empty: CORS off.
+    pub allowed_origins: String,
+    /// How long browsers may cache a preflight answer.
+    pub max_age_seconds: u32,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Self {
+            allowed_origins: String::new(),
+            max_age_seconds: 600,
+        }
+    }
+}
+
+impl Cors {
+    /// The configured origins, trimmed, without empty entries or trailing slashes.
+    pub fn origins(&self) -> Vec<String> {
+        self.allowed_origins
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -119,6 +162,7 @@ impl Default for Settings {
             bootstrap: Bootstrap::default(),
             security: Security::default(),
             cache: Cache::default(),
+            cors: Cors::default(),
         }
     }
 }

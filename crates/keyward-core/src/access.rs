@@ -212,12 +212,15 @@ impl std::fmt::Display for Target {
 pub enum KeySource {
     /// Verify only.
     Public,
-    /// Verify and sign with the newest key of `algorithm`, decrypted with `master`.
+    /// Verify and sign with the newest key of `algorithm` (once it has been published
+    /// for `publish_delay_secs`), decrypted with `master`.
     Signing {
         /// The master key that encrypts private keys at rest.
         master: Arc<MasterKey>,
         /// The signing algorithm.
         algorithm: Algorithm,
+        /// How long a new key is published in the JWK Set before it signs.
+        publish_delay_secs: i64,
     },
 }
 
@@ -246,6 +249,9 @@ pub struct Validator {
     /// text: a token's signature is checked once, not on every call. Expiry, issuer,
     /// audience and all live state are still checked on every call.
     verified_tokens: RwLock<BoundedMap<Arc<str>, VerifiedToken>>,
+    /// Revoked token IDs until their expiry, loaded at start and followed through the
+    /// change feed.
+    revoked: crate::revocation::RevokedTokens,
     /// Set when the feed reported new signing keys and the reload has not succeeded yet.
     keys_outdated: std::sync::atomic::AtomicBool,
     /// Where API-key uses are recorded (the server, which writes them in batches); a
@@ -277,7 +283,9 @@ impl Validator {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
         let ring = load_ring(source.as_ref(), &key_source)?;
+        let revoked = crate::revocation::RevokedTokens::load(source.as_ref(), clock.now())?;
         Ok(Self {
+            revoked,
             live: LiveState::new(source)?,
             keys: RwLock::new(Arc::new(ring)),
             key_source,
@@ -305,6 +313,11 @@ impl Validator {
     /// The live-state cache.
     pub fn live(&self) -> &LiveState {
         &self.live
+    }
+
+    /// The revoked tokens this validator refuses.
+    pub(crate) fn revoked(&self) -> &crate::revocation::RevokedTokens {
+        &self.revoked
     }
 
     /// The expectations this validator checks.
@@ -342,6 +355,8 @@ impl Validator {
     pub fn sync_changes(&self) -> Result<Vec<keyward_store::ChangeSubject>, Error> {
         use keyward_store::ChangeSubject;
         let changes = self.live.sync_changes()?;
+        self.revoked
+            .follow(&changes, self.live.source().as_ref(), self.clock.now())?;
         if changes
             .iter()
             .any(|c| matches!(c, ChangeSubject::SigningKeys | ChangeSubject::Unknown))
@@ -415,6 +430,14 @@ impl Validator {
     }
 
     pub(crate) fn verify_token_step(&self, token: &str, io: Io) -> Step<Arc<AccessTokenClaims>> {
+        let claims = self.signed_claims_step(token, io)?;
+        self.check_claims(&claims, true)?;
+        Ok(claims)
+    }
+
+    /// A token's claims once its signature, type and key are verified (remembered per
+    /// token), before any claim is checked.
+    pub(crate) fn signed_claims_step(&self, token: &str, io: Io) -> Step<Arc<AccessTokenClaims>> {
         let cached = self
             .verified_tokens
             .read()
@@ -439,18 +462,30 @@ impl Validator {
                 claims
             }
         };
+        Ok(claims)
+    }
+
+    /// The claims every use of a token checks: the issuer of the token's environment
+    /// (environments have their own issuers: see [`crate::issuers`]), the audience this
+    /// validator serves (unless `audience` is false: introspection reports tokens of
+    /// every audience), lifetime, and that the token was not revoked.
+    pub(crate) fn check_claims(&self, claims: &AccessTokenClaims, audience: bool) -> Result<(), Error> {
         let now = self.clock.now().timestamp();
-        if claims.iss != self.config.issuer || claims.aud != self.config.audience {
-            return Err(Error::Unauthenticated("token is for another issuer or audience").into());
+        let issuer = crate::issuers::environment_issuer(&self.config.issuer, &claims.env);
+        if claims.iss != issuer || (audience && claims.aud != self.config.audience) {
+            return Err(Error::Unauthenticated("token is for another issuer or audience"));
         }
         if claims.exp <= now {
-            return Err(Error::Unauthenticated("token expired").into());
+            return Err(Error::Unauthenticated("token expired"));
         }
         let leeway = i64::try_from(self.config.leeway.as_secs()).unwrap_or(60);
         if claims.iat > now + leeway || claims.sub != claims.client_id {
-            return Err(Error::Unauthenticated("invalid token").into());
+            return Err(Error::Unauthenticated("invalid token"));
         }
-        Ok(claims)
+        if self.revoked.contains(&claims.jti) {
+            return Err(Error::Unauthenticated("token revoked"));
+        }
+        Ok(())
     }
 
     /// Checks a token's signature, type and key (once per token: see `verified_tokens`).
@@ -494,7 +529,7 @@ impl Validator {
 
     /// The principal of an access token: the app checks, plus what only a token says
     /// (its environment claim, its down-scoped scope).
-    fn token_principal(&self, claims: &AccessTokenClaims, io: Io) -> Step<Principal> {
+    pub(crate) fn token_principal(&self, claims: &AccessTokenClaims, io: Io) -> Step<Principal> {
         let client_id = ClientId::parse(&claims.client_id)
             .map_err(|_| Error::Unauthenticated("invalid token"))?;
         let scope_limit = if claims.scope_restricted {
@@ -629,7 +664,11 @@ fn load_ring(source: &dyn LiveSource, key_source: &KeySource) -> Result<KeyRing,
     let records = source.signing_keys()?;
     let ring = match key_source {
         KeySource::Public => KeyRing::verify_only(&records),
-        KeySource::Signing { master, algorithm } => KeyRing::load(&records, *algorithm, master),
+        KeySource::Signing {
+            master,
+            algorithm,
+            publish_delay_secs,
+        } => KeyRing::load_scheduled(&records, *algorithm, master, *publish_delay_secs),
     };
     ring.map_err(|e| Error::Internal(format!("signing keys: {e}")))
 }
@@ -665,6 +704,7 @@ mod tests {
             KeySource::Signing {
                 master: Arc::clone(&master),
                 algorithm: Algorithm::Es256,
+                publish_delay_secs: 0,
             },
             ValidatorConfig {
                 issuer: ISSUER.into(),
@@ -756,6 +796,7 @@ mod tests {
                         method: crate::SecretMethod::Basic,
                     },
                     scope: scope.map(str::to_owned),
+                    resource: None,
                     source: None,
                 })
                 .unwrap()

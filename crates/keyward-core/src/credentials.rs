@@ -231,6 +231,7 @@ mod tests {
                 method: SecretMethod::Basic,
             },
             scope: None,
+            resource: None,
             source: "10.0.0.1".parse().ok(),
         }
     }

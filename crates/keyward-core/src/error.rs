@@ -87,6 +87,10 @@ pub enum Error {
     /// The requested scope is malformed, not granted, or too long for one token.
     #[error("invalid scope: {0}")]
     InvalidScope(String),
+    /// The requested resource (RFC 8707 `resource`) is not an audience the client's
+    /// environment allows (`invalid_target`).
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
     /// Too many failed attempts for this client from this source, or from this source.
     #[error("too many failed attempts; retry after {retry_after} s")]
     Throttled {

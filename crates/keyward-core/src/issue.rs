@@ -39,6 +39,9 @@ pub struct TokenRequest {
     pub client: ClientCredentials,
     /// The `scope` parameter, if given.
     pub scope: Option<String>,
+    /// The `resource` parameter (RFC 8707), if given: the token's audience, one the
+    /// environment allows.
+    pub resource: Option<String>,
     /// Where the request came from: failed attempts are throttled per client ID *and*
     /// source, so an attacker who knows a client ID cannot lock out the real client.
     pub source: Option<std::net::IpAddr>,
@@ -56,6 +59,15 @@ pub enum ClientCredentials {
         client_secret: Zeroizing<String>,
         /// Where they came from.
         method: SecretMethod,
+    },
+    /// A JWT signed with a key of the app's registered JWK Set (`private_key_jwt`,
+    /// RFC 7523 §2.2).
+    Assertion {
+        /// The `client_id` form parameter, when sent (it must name the assertion's
+        /// issuer).
+        client_id: Option<String>,
+        /// The `client_assertion`.
+        assertion: String,
     },
 }
 
@@ -78,6 +90,11 @@ impl std::fmt::Debug for ClientCredentials {
                 .field("client_id", client_id)
                 .field("client_secret", &"<hidden>")
                 .field("method", method)
+                .finish(),
+            Self::Assertion { client_id, .. } => f
+                .debug_struct("Assertion")
+                .field("client_id", client_id)
+                .field("assertion", &"<hidden>")
                 .finish(),
         }
     }
@@ -106,9 +123,16 @@ impl std::fmt::Debug for IssuedToken {
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// What a reusable token is remembered by: the app, the scope, whether it is
+/// down-scoped, and its audience.
+type ReuseKey = (AppId, String, bool, String);
+
 /// Most clients whose verified secret (and reusable tokens) are remembered; beyond it
 /// the least recently used make room.
 const MAX_CACHED_CLIENTS: usize = 100_000;
+
+/// Most environments whose allowed audiences are remembered.
+const MAX_CACHED_ENVIRONMENTS: usize = 10_000;
 
 /// A verified secret's key: the keyed hash of (client ID, stored hash, secret), which
 /// names the client and the secret at once.
@@ -122,6 +146,7 @@ pub const VERIFIED_SECRET_TTL_SECS: i64 = 3600;
 #[derive(Clone)]
 struct Reusable {
     token: String,
+    jti: String,
     iat: i64,
     exp: i64,
 }
@@ -132,7 +157,9 @@ pub(crate) struct IssuerCaches {
     /// Secrets verified recently, by the keyed hash of (client ID, stored hash, secret):
     /// several secrets of one client (during a rotation) each have their own entry.
     verified: RwLock<BoundedMap<VerifiedSecret, DateTime<Utc>>>,
-    reuse: RwLock<BoundedMap<(AppId, String, bool), Reusable>>,
+    reuse: RwLock<BoundedMap<ReuseKey, Reusable>>,
+    /// Allowed audiences per environment (RFC 8707), dropped on a change of it.
+    pub(crate) audiences: RwLock<BoundedMap<keyward_domain::EnvironmentId, Arc<Vec<String>>>>,
     pub(crate) throttle: FailureThrottle,
     /// Last uses not yet written (shared with the validator, which records API keys).
     pub(crate) usage: Arc<PendingUsage>,
@@ -144,6 +171,7 @@ impl IssuerCaches {
             mac_key,
             verified: RwLock::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
             reuse: RwLock::new(BoundedMap::new(MAX_CACHED_CLIENTS)),
+            audiences: RwLock::new(BoundedMap::new(MAX_CACHED_ENVIRONMENTS)),
             throttle,
             usage: Arc::new(PendingUsage::default()),
         }
@@ -187,7 +215,7 @@ impl IssuerCaches {
         verified.insert(mac, now);
     }
 
-    fn reusable(&self, key: &(AppId, String, bool), now: i64, lifetime: i64) -> Option<Reusable> {
+    fn reusable(&self, key: &ReuseKey, now: i64, lifetime: i64) -> Option<Reusable> {
         let reuse = self
             .reuse
             .read()
@@ -197,7 +225,7 @@ impl IssuerCaches {
         (r.exp - now > lifetime / 2 && r.iat <= now).then(|| r.clone())
     }
 
-    fn remember_reusable(&self, key: (AppId, String, bool), r: Reusable) {
+    fn remember_reusable(&self, key: ReuseKey, r: Reusable) {
         let mut reuse = self
             .reuse
             .write()
@@ -288,7 +316,7 @@ impl Keyward {
 
     fn issue_token_step(&self, request: &TokenRequest, io: Io) -> Step<IssuedToken> {
         let client = self.authenticate_client_step(&request.client, request.source, io)?;
-        self.grant_step(&client, request.scope.as_deref(), io)
+        self.grant_step(&client, request.scope.as_deref(), request.resource.as_deref(), io)
     }
 
     /// How long a refusal of a client should take at the least: the typical time of one
@@ -322,6 +350,10 @@ impl Keyward {
                 client_secret,
                 method: SecretMethod::Basic | SecretMethod::Post,
             } => self.authenticate_secret(client_id, client_secret, source, io),
+            ClientCredentials::Assertion {
+                client_id,
+                assertion,
+            } => self.authenticate_assertion(client_id.as_deref(), assertion, io),
         }
     }
 
@@ -455,7 +487,11 @@ impl Keyward {
     /// The live state of a client that may authenticate: an existing, active app in an
     /// enabled environment (anything else is `InvalidClient`, decided before any
     /// verification so that every such refusal costs the same).
-    fn live_client(&self, client_id: &ClientId, io: Io) -> Step<(Arc<AppState>, Arc<Environment>)> {
+    pub(crate) fn live_client(
+        &self,
+        client_id: &ClientId,
+        io: Io,
+    ) -> Step<(Arc<AppState>, Arc<Environment>)> {
         let live = self.validator.live();
         let app = live
             .app(client_id, io)?
@@ -475,17 +511,30 @@ impl Keyward {
         client: &AuthenticatedClient,
         scope: Option<&str>,
     ) -> Result<IssuedToken, Error> {
-        with_io(self.grant_step(client, scope, Io::Allowed))
+        with_io(self.grant_step(client, scope, None, Io::Allowed))
+    }
+
+    /// [`Self::grant_client_credentials`] for a token whose audience is `resource`
+    /// (RFC 8707): Keyward's own audience, or one the client's environment allows.
+    pub fn grant_client_credentials_for(
+        &self,
+        client: &AuthenticatedClient,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<IssuedToken, Error> {
+        with_io(self.grant_step(client, scope, resource, Io::Allowed))
     }
 
     fn grant_step(
         &self,
         client: &AuthenticatedClient,
         scope: Option<&str>,
+        resource: Option<&str>,
         io: Io,
     ) -> Step<IssuedToken> {
         let now = self.clock.now();
         let (app, env) = (&client.app, &client.environment);
+        let audience = self.token_audience(env, resource, io)?;
         let (grants, _global) = self.validator.live().grants_of(&app.role_ids, io)?;
         let (scope, restricted) = match scope {
             Some(text) => {
@@ -511,9 +560,14 @@ impl Keyward {
         }
         let lifetime = self.config.token_lifetime_secs;
         let now_s = now.timestamp();
-        let key = (app.id, scope.clone(), restricted);
+        let key = (app.id, scope.clone(), restricted, audience.clone());
         if self.config.token_reuse {
-            if let Some(r) = self.caches.reusable(&key, now_s, lifetime) {
+            // A revoked token is never handed out again, whichever instance revoked it.
+            if let Some(r) = self
+                .caches
+                .reusable(&key, now_s, lifetime)
+                .filter(|r| !self.validator.revoked().contains(&r.jti))
+            {
                 self.caches.usage.app(app.id, now);
                 return Ok(IssuedToken {
                     access_token: r.token,
@@ -524,10 +578,13 @@ impl Keyward {
         }
         let client_id = client.client_id.as_str();
         let claims = AccessTokenClaims {
-            iss: self.validator.config().issuer.clone(),
+            iss: crate::issuers::environment_issuer(
+                &self.validator.config().issuer,
+                env.slug.as_str(),
+            ),
             sub: client_id.to_owned(),
             client_id: client_id.to_owned(),
-            aud: self.validator.config().audience.clone(),
+            aud: audience,
             iat: now_s,
             exp: now_s + lifetime,
             jti: generate_token_id(&mut self.rng()),
@@ -545,6 +602,7 @@ impl Keyward {
                 key,
                 Reusable {
                     token: token.clone(),
+                    jti: claims.jti.clone(),
                     iat: now_s,
                     exp: claims.exp,
                 },
@@ -600,6 +658,7 @@ mod tests {
                     method: SecretMethod::Basic,
                 },
                 scope: scope.map(str::to_owned),
+                resource: None,
                 source: "10.0.0.1".parse().ok(),
             }
         }

@@ -89,8 +89,7 @@ impl KeyRing {
     pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Jose(e.to_string()))?;
         let signer = self
-            .signer
-            .as_ref()
+            .signer_at(claims.iat)
             .ok_or_else(|| KeyError::NoSigningKey("this key ring only verifies".into()))?;
         let mut header = JwsHeader::new();
         header.set_token_type(TOKEN_TYPE);

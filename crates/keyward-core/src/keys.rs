@@ -231,6 +231,10 @@ pub(crate) struct VerifyingKey {
 pub struct KeyRing {
     pub(crate) verifiers: HashMap<String, VerifyingKey>,
     pub(crate) signer: Option<Signer>,
+    /// Every key of the signing algorithm with the time (Unix seconds) from which it
+    /// signs, oldest first: a key is published in the JWK Set for the publish delay
+    /// before it signs (see [`KeyRing::load_scheduled`]).
+    pub(crate) schedule: Vec<(i64, Signer)>,
     jwks: String,
 }
 
@@ -284,6 +288,7 @@ impl KeyRing {
         Ok(Self {
             verifiers,
             signer: None,
+            schedule: Vec::new(),
             jwks,
         })
     }
@@ -295,36 +300,97 @@ impl KeyRing {
         signing_alg: Algorithm,
         master: &MasterKey,
     ) -> Result<Self, KeyError> {
+        Self::load_scheduled(records, signing_alg, master, 0)
+    }
+
+    /// [`Self::load`], where a key signs only `publish_delay_secs` after it was created:
+    /// until then it is published in the JWK Set (so resource servers that cache the
+    /// set learn it first) while the previous key keeps signing. Which key signs a
+    /// token is decided by the token's `iat` ([`Self::sign`]); when no key is old enough
+    /// (the very first key) the oldest one signs.
+    pub fn load_scheduled(
+        records: &[SigningKeyRecord],
+        signing_alg: Algorithm,
+        master: &MasterKey,
+        publish_delay_secs: i64,
+    ) -> Result<Self, KeyError> {
         let mut ring = Self::verify_only(records)?;
-        // `max_by_key` keeps the last of equal maxima: records come oldest first.
-        let newest = records
+        let mut own: Vec<&SigningKeyRecord> = records
             .iter()
             .filter(|r| r.algorithm == signing_alg.as_str())
-            .max_by_key(|r| r.created_at)
-            .ok_or_else(|| KeyError::NoSigningKey(format!("no stored key uses {signing_alg}")))?;
-        let mut private = decrypt_private(newest, master)?;
-        label(&mut private, &newest.kid, signing_alg);
-        let signer = signing_alg.signer(&private)?;
+            .collect();
+        // Stable: records come oldest first, so equal times keep that order.
+        own.sort_by_key(|r| r.created_at);
+        if own.is_empty() {
+            return Err(KeyError::NoSigningKey(format!(
+                "no stored key uses {signing_alg}"
+            )));
+        }
+        for record in own {
+            let signer = ring.decrypt_signer(record, signing_alg, master)?;
+            let signs_from = record.created_at.timestamp().saturating_add(publish_delay_secs);
+            ring.schedule.push((signs_from, signer));
+        }
+        // The newest key, as `signing_kid` reports it.
+        ring.signer = match ring.schedule.last() {
+            Some((_, newest)) => Some(Signer {
+                signer: newest.signer.box_clone(),
+                kid: newest.kid.clone(),
+                alg: newest.alg,
+            }),
+            None => None,
+        };
+        Ok(ring)
+    }
 
+    /// A record's private key as a signer, checked against its published public key.
+    fn decrypt_signer(
+        &self,
+        record: &SigningKeyRecord,
+        signing_alg: Algorithm,
+        master: &MasterKey,
+    ) -> Result<Signer, KeyError> {
+        let mut private = decrypt_private(record, master)?;
+        label(&mut private, &record.kid, signing_alg);
+        let signer = signing_alg.signer(&private)?;
         // The private key must match the published public key.
         let probe = b"keyward signing key check";
         let signature = signer.sign(probe).map_err(jose)?;
-        let matches = ring
+        let matches = self
             .verifiers
-            .get(&newest.kid)
+            .get(&record.kid)
             .is_some_and(|k| k.verifier.verify(probe, &signature).is_ok());
         if !matches {
             return Err(KeyError::Jose(format!(
                 "the private key of kid {} does not match its public key",
-                newest.kid
+                record.kid
             )));
         }
-        ring.signer = Some(Signer {
+        Ok(Signer {
             signer,
-            kid: newest.kid.clone(),
+            kid: record.kid.clone(),
             alg: signing_alg,
-        });
-        Ok(ring)
+        })
+    }
+
+    /// The key that signs a token issued at `iat` (Unix seconds): the newest whose
+    /// publish delay has passed, else the oldest.
+    pub(crate) fn signer_at(&self, iat: i64) -> Option<&Signer> {
+        self.schedule
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= iat)
+            .or_else(|| self.schedule.first())
+            .map(|(_, s)| s)
+            .or(self.signer.as_ref())
+    }
+
+    /// Every key of the signing algorithm with the time it signs from, oldest first.
+    pub fn signing_schedule(&self) -> Vec<(String, i64)> {
+        self.schedule
+            .iter()
+            .map(|(from, s)| (s.kid.clone(), *from))
+            .collect()
     }
 
     /// The JWK Set (`{"keys":[…]}`) of every public key, for `/.well-known/jwks.json`.

@@ -24,17 +24,22 @@ mod admins;
 mod apps;
 mod bounded;
 pub mod clock;
+pub mod client_auth;
 mod credentials;
 mod environments;
 mod error;
 mod follow;
 pub mod hashing;
+pub mod introspection;
 pub mod issue;
+pub mod issuers;
 pub mod jwt;
 pub mod keys;
 pub mod live;
 pub mod random;
+mod revocation;
 mod roles;
+mod signing;
 pub mod secret;
 #[cfg(test)]
 mod testkit;
@@ -49,6 +54,9 @@ pub use admins::BootstrapOutcome;
 pub use apps::{AppInEnvironment, CreatedApp};
 pub use clock::{Clock, Io, SystemClock};
 pub use credentials::{CreatedApiKey, RotatedSecret};
+pub use introspection::{ActiveToken, Introspection};
+pub use revocation::Revocation;
+pub use signing::RotatedKey;
 pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
 pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
@@ -90,6 +98,9 @@ pub struct CoreConfig {
     pub hashing_concurrency: usize,
     /// Callers allowed to wait for a hashing slot before the rest get 503.
     pub hashing_queue: usize,
+    /// How long a rotated-in signing key is published in the JWK Set before it signs
+    /// (resource servers cache the set; the JWK Set says `max-age=300`).
+    pub key_publish_delay_secs: i64,
 }
 
 impl Default for CoreConfig {
@@ -106,6 +117,7 @@ impl Default for CoreConfig {
             failure_window: Duration::from_secs(60),
             hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             hashing_queue: 64,
+            key_publish_delay_secs: 300,
         }
     }
 }
@@ -113,6 +125,7 @@ impl Default for CoreConfig {
 /// The Keyward server core: use cases over a store, with live-state caches.
 pub struct Keyward {
     store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
     validator: Arc<Validator>,
     hasher: SecretHasher,
     caches: IssuerCaches,
@@ -163,8 +176,9 @@ impl Keyward {
         let validator = Validator::new(
             source,
             KeySource::Signing {
-                master,
+                master: Arc::clone(&master),
                 algorithm: config.algorithm,
+                publish_delay_secs: config.key_publish_delay_secs,
             },
             ValidatorConfig {
                 issuer: config.issuer.clone(),
@@ -196,6 +210,7 @@ impl Keyward {
         let validator = validator.with_usage(Arc::clone(&caches.usage));
         Ok(Self {
             store,
+            master,
             validator: Arc::new(validator),
             hasher,
             caches,
@@ -203,6 +218,11 @@ impl Keyward {
             clock,
             random,
         })
+    }
+
+    /// The master key that encrypts signing keys at rest.
+    pub(crate) fn master_key(&self) -> Result<Arc<MasterKey>, Error> {
+        Ok(Arc::clone(&self.master))
     }
 
     /// The RNG the use cases draw from.
@@ -240,7 +260,11 @@ impl Keyward {
     /// Applies changes committed by other processes since the last call. The server
     /// calls this every resync interval.
     pub fn sync_changes(&self) -> Result<usize, Error> {
-        Ok(self.validator.sync_changes()?.len())
+        let changes = self.validator.sync_changes()?;
+        for change in &changes {
+            self.forget_audiences(change);
+        }
+        Ok(changes.len())
     }
 
     /// Writes the batched `last_used_at` values of apps, secrets and API keys (at most

@@ -288,7 +288,7 @@ impl LiveState {
                 // A new key's digest may have been tried (and missed) before.
                 maps.missing_api_keys.clear();
             }
-            ChangeSubject::SigningKeys => {}
+            ChangeSubject::SigningKeys | ChangeSubject::TokenRevoked { .. } => {}
             ChangeSubject::Unknown => *maps = Maps::default(),
         }
     }

@@ -242,6 +242,9 @@ pub enum FieldKind {
     Boolean,
     /// A whole number that fits in 64 bits (`5`, not `5.0` or `"5"`).
     Integer,
+    /// A list of JSON objects (e.g. the keys of a JWK Set), checked further by the use
+    /// case.
+    ObjectList,
 }
 
 /// One field of a JSON request body, as the strict reader checks it.
@@ -356,6 +359,11 @@ impl JsonObject {
             let kind_error = match (rule.kind, &value) {
                 (FieldKind::Text, Value::String(_)) | (FieldKind::Boolean, Value::Bool(_)) => None,
                 (FieldKind::Integer, Value::Number(n)) if n.is_i64() => None,
+                (FieldKind::ObjectList, Value::Array(items))
+                    if items.iter().all(Value::is_object) =>
+                {
+                    None
+                }
                 (FieldKind::TextList, Value::Array(items)) => {
                     for (i, item) in items.iter().enumerate() {
                         if !item.is_string() {
@@ -371,6 +379,7 @@ impl JsonObject {
                 (FieldKind::TextList, _) => Some("must be a list of strings"),
                 (FieldKind::Boolean, _) => Some("must be true or false"),
                 (FieldKind::Integer, _) => Some("must be a whole number"),
+                (FieldKind::ObjectList, _) => Some("must be a list of JSON objects"),
             };
             match kind_error {
                 Some(message) => errors.push((rule.name.to_owned(), message.to_owned())),

@@ -97,7 +97,7 @@ pub(crate) fn classify(e: &Error) -> Class {
         Error::Escalation(_) | Error::Forbidden(_) => Class::Forbidden,
         Error::Unauthenticated(_) => Class::Unauthenticated,
         Error::InvalidClient => Class::InvalidClient,
-        Error::InvalidScope(_) => Class::InvalidScope,
+        Error::InvalidScope(_) | Error::InvalidTarget(_) => Class::InvalidScope,
         Error::Throttled { retry_after } => Class::Throttled(*retry_after),
         Error::Unavailable(_) | Error::Overloaded => Class::Unavailable,
         Error::Upstream(_) => Class::Upstream,
@@ -410,6 +410,9 @@ impl From<Error> for ApiError {
             Error::InvalidScope(why) => {
                 ApiError::new(S::BAD_REQUEST, "invalid-scope", "Invalid scope", why)
             }
+            Error::InvalidTarget(why) => {
+                ApiError::new(S::BAD_REQUEST, "invalid-target", "Invalid target", why)
+            }
             Error::Throttled { retry_after } => {
                 let mut e = ApiError::new(
                     S::TOO_MANY_REQUESTS,
@@ -556,6 +559,17 @@ impl OAuthError {
         }
     }
 
+    /// 400 `unsupported_token_type` (RFC 7009 §2.2.1): API keys are not revoked here.
+    pub fn unsupported_token_type() -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "unsupported_token_type",
+            description: "API keys are deleted through the management API, not revoked here"
+                .into(),
+            retry_after: None,
+        }
+    }
+
     /// 429: too many failed attempts for this client ID.
     pub fn throttled(retry_after: u64) -> Self {
         Self {
@@ -577,6 +591,7 @@ impl OAuthError {
             }
             (Class::Throttled(secs), _) => return Self::throttled(secs),
             (_, Error::InvalidScope(why)) => ("invalid_scope", why, None),
+            (_, Error::InvalidTarget(why)) => ("invalid_target", why, None),
             (Class::Invalid, e) => ("invalid_request", e.to_string(), None),
             (Class::Forbidden, e) => ("unauthorized_client", e.to_string(), None),
             (Class::Unavailable, Error::Overloaded) => (
@@ -668,6 +683,7 @@ mod tests {
             Error::Unauthenticated("token expired"),
             Error::InvalidClient,
             Error::InvalidScope("`x:y` is not granted".into()),
+            Error::InvalidTarget("`https://x` is not allowed".into()),
             Error::Throttled { retry_after: 42 },
             Error::Forbidden("requires `a:b`".into()),
             Error::Unavailable("locked".into()),
@@ -692,6 +708,7 @@ mod tests {
                 | Error::Unauthenticated(_)
                 | Error::InvalidClient
                 | Error::InvalidScope(_)
+                | Error::InvalidTarget(_)
                 | Error::Throttled { .. }
                 | Error::Forbidden(_)
                 | Error::Unavailable(_)

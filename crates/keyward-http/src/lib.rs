@@ -18,8 +18,10 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
 
 mod body;
+mod cors;
 mod error;
 mod extract;
+mod metadata;
 mod oauth;
 mod routes;
 mod wire;
@@ -29,6 +31,7 @@ use keyward_core::Keyward;
 
 use crate::wire::{Health, HealthResponse};
 
+pub use cors::{cors, CorsPolicy};
 pub use body::{track_requests, watch_connection, BodyError, ConnectionWatch, HttpLimits};
 pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
 pub use extract::{
@@ -69,7 +72,28 @@ async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(routes::resource("/oauth2/token").post(oauth::token))
         .service(routes::resource("/oauth2/status").get(oauth::status))
+        .service(routes::resource("/oauth2/introspect").post(oauth::introspect))
+        .service(routes::resource("/oauth2/revoke").post(oauth::revoke))
         .service(routes::resource("/.well-known/jwks.json").get(oauth::jwks))
+        .service(
+            routes::resource("/.well-known/oauth-authorization-server")
+                .get(metadata::default_metadata),
+        )
+        .service(
+            routes::resource("/.well-known/openid-configuration").get(metadata::default_metadata),
+        )
+        .service(
+            routes::resource("/.well-known/oauth-authorization-server/environments/{env}")
+                .get(metadata::environment_metadata),
+        )
+        .service(
+            routes::resource("/environments/{env}/.well-known/openid-configuration")
+                .get(metadata::environment_metadata),
+        )
+        .service(
+            routes::resource("/environments/{env}/.well-known/oauth-authorization-server")
+                .get(metadata::environment_metadata),
+        )
         .service(routes::resource("/healthz").get(healthz))
         .configure(routes::configure)
         .default_service(web::to(routes::no_such_route));

@@ -1,5 +1,7 @@
-//! The OAuth endpoints: `POST /oauth2/token` (client credentials grant,
-//! client_secret_basic), `GET /oauth2/status`, `GET /.well-known/jwks.json`.
+//! The OAuth endpoints: `POST /oauth2/token` (client credentials grant;
+//! client_secret_basic, client_secret_post, private_key_jwt; RFC 8707 `resource`),
+//! `POST /oauth2/introspect` (RFC 7662), `POST /oauth2/revoke` (RFC 7009),
+//! `GET /oauth2/status`, `GET /.well-known/jwks.json`.
 
 use std::sync::Arc;
 
@@ -8,14 +10,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use keyward_core::{
-    ClientCredentials, Error, IssuedToken, Keyward, SecretMethod, TokenRequest, Validator,
+    ClientCredentials, Error, IssuedToken, Keyward, Revocation, SecretMethod, TokenRequest,
+    Validator,
 };
 use zeroize::Zeroizing;
 
 use crate::body::{query_pairs, read_limited};
 use crate::error::{classify, log_if_serious, Class, OAuthError};
 use crate::extract::{authenticate, bearer, presents_bearer};
-use crate::wire::oauth::{StatusError, StatusResponse, TokenResponse, TokenType};
+use crate::wire::oauth::{
+    IntrospectionResponse, StatusError, StatusResponse, TokenResponse, TokenType,
+};
 
 /// Largest token request body (a token request is a few hundred bytes).
 const TOKEN_BODY_LIMIT: usize = 16 * 1024;
@@ -71,55 +76,69 @@ fn form_decode(encoded: &str) -> Option<Zeroizing<String>> {
     Some(Zeroizing::new(decoded.into_owned()))
 }
 
-/// What a token request says, before the core sees it.
-fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
-    if query_pairs(req)
-        .iter()
-        .any(|(k, _)| CREDENTIAL_PARAMS.contains(&k.as_str()))
-    {
-        return Err(OAuthError::invalid_request(
-            "credentials must not be sent in the query string",
-        ));
-    }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-    let mut params: Vec<(String, String)> = Vec::new();
-    for (k, v) in form_urlencoded::parse(text.as_bytes()) {
-        if params.iter().any(|(seen, _)| *seen == k) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{k}` is repeated"
-            )));
-        }
-        params.push((k.into_owned(), v.into_owned()));
-    }
-    let param = |name: &str| {
-        params
+/// The `client_assertion_type` of `private_key_jwt` (RFC 7523 §2.2).
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The form parameters of a request to an OAuth endpoint, read strictly: the body must
+/// be form-encoded UTF-8, no parameter may repeat, and no credential may travel in the
+/// query string. A parameter sent without a value is treated as omitted (RFC 6749 §3.2).
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn read(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthError> {
+        if query_pairs(req)
             .iter()
-            // RFC 6749 §3.2: a parameter sent without a value is treated as omitted.
+            .any(|(k, _)| CREDENTIAL_PARAMS.contains(&k.as_str()) || k == "token")
+        {
+            return Err(OAuthError::invalid_request(
+                "credentials must not be sent in the query string",
+            ));
+        }
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let text = std::str::from_utf8(body)
+            .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(text.as_bytes()) {
+            if params.iter().any(|(seen, _)| *seen == k) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{k}` is repeated"
+                )));
+            }
+            params.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Self(params))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
-    };
-    match param("grant_type") {
-        None | Some("") => return Err(OAuthError::invalid_request("grant_type is required")),
-        Some("client_credentials") => {}
-        Some(_) => return Err(OAuthError::unsupported_grant_type()),
     }
+}
+
+/// How the client authenticates, from the `Authorization` header and the form:
+/// `client_secret_basic` (Basic header; a `client_id` in the body beside it must be
+/// the same client, as requests-oauthlib sends both), `client_secret_post`
+/// (`client_id` and `client_secret` in the body) or `private_key_jwt`
+/// (`client_assertion`, with `client_assertion_type` jwt-bearer). Two methods at once
+/// are `invalid_request`; none at all is `invalid_client`.
+fn client_credentials(req: &HttpRequest, form: &Form) -> Result<ClientCredentials, OAuthError> {
     let mut auth_headers = req.headers().get_all(header::AUTHORIZATION);
     let auth = auth_headers.next();
     if auth_headers.next().is_some() {
@@ -127,32 +146,71 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, O
             "more than one Authorization header",
         ));
     }
-    let in_body = param("client_id").is_some()
-        || param("client_secret").is_some()
-        || param("client_assertion").is_some();
-    let Some(auth) = auth else {
-        // client_secret_post and private_key_jwt are not enabled: the client failed
-        // to authenticate with a supported method.
-        return Err(OAuthError::invalid_client());
-    };
-    if in_body {
-        return Err(OAuthError::invalid_request(
-            "client credentials given in more than one place",
-        ));
-    }
-    let (client_id, client_secret) = auth
-        .to_str()
-        .ok()
-        .and_then(basic_credentials)
-        .ok_or_else(OAuthError::invalid_client)?;
-    let scope = param("scope").map(str::to_owned);
-    Ok(TokenRequest {
-        client: ClientCredentials::Secret {
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    let assertion = form.get("client_assertion");
+    if let Some(auth) = auth {
+        if body_secret.is_some() || assertion.is_some() {
+            return Err(OAuthError::invalid_request(
+                "client credentials given in more than one place",
+            ));
+        }
+        let (client_id, client_secret) = auth
+            .to_str()
+            .ok()
+            .and_then(basic_credentials)
+            .ok_or_else(OAuthError::invalid_client)?;
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request(
+                "the client_id in the body differs from the one in the Authorization header",
+            ));
+        }
+        return Ok(ClientCredentials::Secret {
             client_id,
             client_secret,
             method: SecretMethod::Basic,
-        },
-        scope,
+        });
+    }
+    if let Some(assertion) = assertion {
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "client credentials given in more than one place",
+            ));
+        }
+        if form.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER_ASSERTION}"
+            )));
+        }
+        return Ok(ClientCredentials::Assertion {
+            client_id: body_id.map(str::to_owned),
+            assertion: assertion.to_owned(),
+        });
+    }
+    match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Ok(ClientCredentials::Secret {
+            client_id: id.to_owned(),
+            client_secret: Zeroizing::new(secret.to_owned()),
+            method: SecretMethod::Post,
+        }),
+        // No supported client authentication (e.g. a public client's bare client_id).
+        _ => Err(OAuthError::invalid_client()),
+    }
+}
+
+/// What a token request says, before the core sees it.
+fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    let form = Form::read(req, body)?;
+    match form.get("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some("client_credentials") => {}
+        Some(_) => return Err(OAuthError::unsupported_grant_type()),
+    }
+    let client = client_credentials(req, &form)?;
+    Ok(TokenRequest {
+        client,
+        scope: form.get("scope").map(str::to_owned),
+        resource: form.get("resource").map(str::to_owned),
         source: req.peer_addr().map(|a| a.ip()),
     })
 }
@@ -196,15 +254,91 @@ pub async fn token(
     };
     match issued {
         Ok(t) => Ok(token_response(t)),
-        Err(Error::InvalidClient) => {
-            // Every refusal takes as long as a secret verification, whether one ran
-            // (wrong secret) or not (unknown client ID, inactive app): timing tells
-            // nothing. The wait holds no thread and no hashing slot.
-            let wait = core.refusal_delay().saturating_sub(started.elapsed());
-            actix_web::rt::time::sleep(wait).await;
-            Err(OAuthError::invalid_client())
-        }
-        Err(e) => Err(OAuthError::from_core(e)),
+        Err(e) => Err(refusal(&core, e, started).await),
+    }
+}
+
+/// The answer to a failed request at an OAuth endpoint. Every `invalid_client` takes
+/// as long as a secret verification, whether one ran (wrong secret) or not (unknown
+/// client ID, inactive app): timing tells nothing. The wait holds no thread and no
+/// hashing slot.
+async fn refusal(core: &Keyward, e: Error, started: std::time::Instant) -> OAuthError {
+    if matches!(e, Error::InvalidClient) {
+        let wait = core.refusal_delay().saturating_sub(started.elapsed());
+        actix_web::rt::time::sleep(wait).await;
+        return OAuthError::invalid_client();
+    }
+    OAuthError::from_core(e)
+}
+
+/// Runs `f` on the blocking pool (storage, argon2).
+async fn blocking<T: Send + 'static>(
+    core: &web::Data<Keyward>,
+    f: impl FnOnce(&Keyward) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let core: Arc<Keyward> = core.clone().into_inner();
+    web::block(move || f(&core))
+        .await
+        .unwrap_or_else(|e| Err(Error::Internal(format!("blocking pool: {e}"))))
+}
+
+/// The `token` parameter of an introspection or revocation request.
+fn token_param(form: &Form) -> Result<String, OAuthError> {
+    form.get("token")
+        .map(str::to_owned)
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is required"))
+}
+
+/// `POST /oauth2/introspect` (RFC 7662): the caller authenticates as a client app
+/// (any supported method) holding `tokens:introspect`.
+pub async fn introspect(
+    req: HttpRequest,
+    payload: web::Payload,
+    core: web::Data<Keyward>,
+) -> Result<HttpResponse, OAuthError> {
+    let body = read_limited(&req, payload, TOKEN_BODY_LIMIT).await?;
+    let form = Form::read(&req, &body)?;
+    let credentials = client_credentials(&req, &form)?;
+    let token = token_param(&form)?;
+    let source = req.peer_addr().map(|a| a.ip());
+    let started = std::time::Instant::now();
+    let answer = blocking(&core, move |k| {
+        let caller = k.authenticate_client(&credentials, source)?;
+        k.introspect(&caller, &token)
+    })
+    .await;
+    match answer {
+        Ok(found) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(IntrospectionResponse::from(&found))),
+        Err(e) => Err(refusal(&core, e, started).await),
+    }
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): the token's own client revokes it; 200 whether
+/// or not there was anything to revoke.
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    core: web::Data<Keyward>,
+) -> Result<HttpResponse, OAuthError> {
+    let body = read_limited(&req, payload, TOKEN_BODY_LIMIT).await?;
+    let form = Form::read(&req, &body)?;
+    let credentials = client_credentials(&req, &form)?;
+    let token = token_param(&form)?;
+    let source = req.peer_addr().map(|a| a.ip());
+    let started = std::time::Instant::now();
+    let answer = blocking(&core, move |k| {
+        let client = k.authenticate_client(&credentials, source)?;
+        k.revoke_token(&client, &token)
+    })
+    .await;
+    match answer {
+        Ok(Revocation::Revoked | Revocation::Nothing) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()),
+        Ok(Revocation::UnsupportedTokenType) => Err(OAuthError::unsupported_token_type()),
+        Err(e) => Err(refusal(&core, e, started).await),
     }
 }
 

@@ -26,7 +26,10 @@
 //! app's roles; deleting a role (plus one change per app it was unbound from), an app or
 //! an admin; replacing an admin's credential; adding a signing key; changing an
 //! app's status; rotating an app's secret or ending its previous one (a change of the
-//! app); and creating or deleting an API key (a change of the key).
+//! app); creating or deleting an API key (a change of the key); revoking an access
+//! token ([`ChangeSubject::TokenRevoked`]); replacing an app's JWK Set (a change of the
+//! app), an environment's audiences (a change of the environment); and retiring
+//! signing keys.
 //!
 //! Three writes deliberately append nothing: [`AppStore::record_usage`]
 //! (`last_used_at` is not live state, and a change per usage batch would make every
@@ -148,6 +151,10 @@ pub trait LiveSource: Send + Sync {
     fn api_key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<ApiKeyState>>;
     /// Every signing key not yet retired, oldest first.
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Every revoked access token whose `exp` is not before `now` (the ones still worth
+    /// refusing), for a validator to load at start; later revocations arrive through the
+    /// change feed ([`ChangeSubject::TokenRevoked`]).
+    fn revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<Vec<RevokedToken>>;
     /// Changes after `after`, oldest first, at most `limit` (plus one leading
     /// [`ChangeSubject::Unknown`] when changes after `after` were pruned: then what they
     /// said is lost and a follower must start over).
@@ -338,6 +345,50 @@ pub trait SigningKeyStore: Send + Sync {
     fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 }
 
+/// What the OAuth standards need from storage (issue 15): revoked tokens (RFC 7009),
+/// client assertion IDs seen (RFC 7523), apps' public JWK Sets, environments' allowed
+/// audiences (RFC 8707) and retiring signing keys.
+pub trait OAuthStore: Send + Sync {
+    /// Records a revoked token and appends [`ChangeSubject::TokenRevoked`] in the same
+    /// transaction. `false` when it was already revoked (nothing appended).
+    fn revoke_token(&self, token: &RevokedToken, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Records a client assertion's `jti` for its client until `expires_at`. `false`
+    /// when the pair was recorded before: a replay. The primary key decides, so it holds
+    /// across instances.
+    fn claim_assertion_id(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Drops revoked tokens and assertion IDs whose expiry is before `now` (no change is
+    /// appended: an expired token fails by itself). Returns how many rows went.
+    fn prune_expired(&self, now: DateTime<Utc>) -> StoreResult<usize>;
+    /// The public JWK Set (JSON) a live app registered for `private_key_jwt`.
+    fn client_jwks(&self, client_id: &ClientId) -> StoreResult<Option<String>>;
+    /// Replaces (or with `None` removes) an app's JWK Set; appends a change of the app.
+    /// `NotFound` once the app is deleted.
+    fn set_client_jwks(
+        &self,
+        app: AppId,
+        client_id: &ClientId,
+        jwks: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The audiences (RFC 8707 resource indicators) an environment allows, sorted.
+    fn environment_audiences(&self, env: EnvironmentId) -> StoreResult<Vec<String>>;
+    /// Replaces an environment's allowed audiences; appends a change of the environment.
+    fn set_environment_audiences(
+        &self,
+        env: EnvironmentId,
+        audiences: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Marks signing keys retired (they leave the JWK Set and stop verifying); appends
+    /// [`ChangeSubject::SigningKeys`] when any was retired. Returns how many.
+    fn retire_signing_keys(&self, kids: &[String], now: DateTime<Utc>) -> StoreResult<usize>;
+}
+
 /// Maintaining the change feed (reading it is [`LiveSource::changes_since`]).
 pub trait ChangeFeed: Send + Sync {
     /// Drops change-feed entries older than `before`, always keeping the newest one so
@@ -367,6 +418,7 @@ pub trait Store:
     + ApiKeyStore
     + AdminStore
     + SigningKeyStore
+    + OAuthStore
     + ChangeFeed
     + Transactions
 {
@@ -380,6 +432,7 @@ impl<T> Store for T where
         + ApiKeyStore
         + AdminStore
         + SigningKeyStore
+        + OAuthStore
         + ChangeFeed
         + Transactions
         + ?Sized

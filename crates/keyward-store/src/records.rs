@@ -205,6 +205,17 @@ pub struct SigningKeyRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A revoked access token, kept until its own expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedToken {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The app the token was issued to.
+    pub client_id: ClientId,
+    /// The token's `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What a change-feed entry is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSubject {
@@ -220,6 +231,14 @@ pub enum ChangeSubject {
     Admin(keyward_domain::AdminId),
     /// Signing keys were added or retired.
     SigningKeys,
+    /// An access token was revoked (RFC 7009): followers add it to the tokens they
+    /// refuse, until its expiry.
+    TokenRevoked {
+        /// The token's `jti`.
+        jti: String,
+        /// The token's `exp`: after it the token fails anyway and is forgotten.
+        expires_at: DateTime<Utc>,
+    },
     /// A change this version cannot read (written by a newer version): whoever follows
     /// the feed must assume anything changed.
     Unknown,

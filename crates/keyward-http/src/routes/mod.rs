@@ -6,6 +6,7 @@ mod client_apps;
 mod credentials;
 mod environments;
 mod roles;
+mod standards;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::header::{self, HeaderValue};
@@ -33,6 +34,7 @@ crate::permission!(ApiKeysRead, "api_keys:read", PathEnvironment);
 crate::permission!(ApiKeysManage, "api_keys:manage", PathEnvironment);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
+crate::permission!(KeysManage, "keys:manage", Global);
 
 /// Runs a use case on the blocking pool (storage and argon2 block).
 pub(crate) async fn run<T, F>(core: &web::Data<Keyward>, f: F) -> Result<T, ApiError>
@@ -226,6 +228,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(client_apps::configure)
             .configure(credentials::configure)
             .configure(admins::configure)
+            .configure(standards::configure)
             .default_service(web::to(no_such_route)),
     );
 }

@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod environments;
 pub mod oauth;
 pub mod roles;
+pub mod standards;
 
 use actix_web::HttpRequest;
 use keyward_domain::{Cursor, Page, PageLimit, SortOrder, ValidationError};

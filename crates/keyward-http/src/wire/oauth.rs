@@ -131,3 +131,111 @@ mod tests {
         );
     }
 }
+
+/// `200` to `POST /oauth2/introspect` (RFC 7662 §2.2): `{"active": false}` alone, or
+/// `active: true` with what the token says.
+#[derive(Debug, Serialize)]
+pub struct IntrospectionResponse {
+    /// Whether the token is valid right now.
+    pub active: bool,
+    /// The app's client ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The subject (= `client_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The token's scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Expiry (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issued at (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Audience.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `Bearer` or `api_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// The app's environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// The token's ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl From<&keyward_core::Introspection> for IntrospectionResponse {
+    fn from(found: &keyward_core::Introspection) -> Self {
+        match found {
+            keyward_core::Introspection::Inactive => Self {
+                active: false,
+                client_id: None,
+                sub: None,
+                scope: None,
+                exp: None,
+                iat: None,
+                aud: None,
+                iss: None,
+                token_type: None,
+                env: None,
+                jti: None,
+            },
+            keyward_core::Introspection::Active(t) => Self {
+                active: true,
+                client_id: Some(t.client_id.clone()),
+                sub: Some(t.sub.clone()),
+                scope: t.scope.clone(),
+                exp: t.exp,
+                iat: t.iat,
+                aud: t.aud.clone(),
+                iss: Some(t.iss.clone()),
+                token_type: Some(t.token_type),
+                env: Some(t.env.clone()),
+                jti: t.jti.clone(),
+            },
+        }
+    }
+}
+
+/// Authorization server metadata (RFC 8414 §2), served as-is at
+/// `/.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`
+/// (and under each environment's issuer).
+#[derive(Debug, Serialize)]
+pub struct ServerMetadata {
+    /// The issuer: the public URL for `default`, `{public_url}/environments/{slug}` else.
+    pub issuer: String,
+    /// `POST /oauth2/token`.
+    pub token_endpoint: String,
+    /// `GET /.well-known/jwks.json`.
+    pub jwks_uri: String,
+    /// `POST /oauth2/introspect`.
+    pub introspection_endpoint: String,
+    /// `POST /oauth2/revoke`.
+    pub revocation_endpoint: String,
+    /// `["client_credentials"]`.
+    pub grant_types_supported: &'static [&'static str],
+    /// Empty: Keyward has no authorization endpoint.
+    pub response_types_supported: &'static [&'static str],
+    /// The client authentication methods that work at the token endpoint.
+    pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    /// The algorithms a `private_key_jwt` assertion may be signed with.
+    pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    /// Same as the token endpoint's.
+    pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    /// Same as the token endpoint's.
+    pub introspection_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    /// Same as the token endpoint's.
+    pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    /// Same as the token endpoint's.
+    pub revocation_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    /// The algorithm access tokens are signed with.
+    pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// Tokens may be requested for an allowed audience (RFC 8707).
+    pub resource_indicators_supported: bool,
+}

@@ -4,8 +4,10 @@
 
 use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Role, RoleId};
 
-use super::{admins, apps, credentials, environments, feed, keys, roles, DieselStore};
-use crate::{ApiKeyState, AppState, Change, LiveSource, SigningKeyRecord, StoreResult};
+use super::{admins, apps, credentials, environments, feed, keys, oauth, roles, DieselStore};
+use crate::{
+    ApiKeyState, AppState, Change, LiveSource, RevokedToken, SigningKeyRecord, StoreResult,
+};
 
 impl LiveSource for DieselStore {
     fn app_state(&self, client_id: &ClientId) -> StoreResult<Option<AppState>> {
@@ -30,6 +32,10 @@ impl LiveSource for DieselStore {
 
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         keys::signing_keys(&mut *self.conn()?)
+    }
+
+    fn revoked_tokens(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RevokedToken>> {
+        oauth::revoked_tokens(&mut *self.conn()?, now)
     }
 
     fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {

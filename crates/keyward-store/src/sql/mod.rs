@@ -29,6 +29,7 @@ mod keys;
 mod listen;
 mod live;
 mod models;
+mod oauth;
 mod page;
 mod roles;
 mod schema;

@@ -187,6 +187,10 @@ pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) 
         ChangeSubject::Environment(id) => ("environment", id.0.to_string()),
         ChangeSubject::Admin(id) => ("admin", id.0.to_string()),
         ChangeSubject::SigningKeys => ("signing_keys", String::new()),
+        ChangeSubject::TokenRevoked { jti, expires_at } => (
+            "token_revoked",
+            format!("{} {jti}", expires_at.timestamp()),
+        ),
         ChangeSubject::Unknown => ("unknown", String::new()),
     }
 }
@@ -204,6 +208,13 @@ pub(super) fn decode_subject(kind: &str, value: &str) -> ChangeSubject {
         "environment" => num().map(|n| ChangeSubject::Environment(EnvironmentId(n))),
         "admin" => num().map(|n| ChangeSubject::Admin(AdminId(n))),
         "signing_keys" => Some(ChangeSubject::SigningKeys),
+        "token_revoked" => value.split_once(' ').and_then(|(exp, jti)| {
+            let expires_at = chrono::DateTime::from_timestamp(exp.parse().ok()?, 0)?;
+            (!jti.is_empty()).then(|| ChangeSubject::TokenRevoked {
+                jti: jti.to_owned(),
+                expires_at,
+            })
+        }),
         _ => None,
     };
     subject.unwrap_or(ChangeSubject::Unknown)

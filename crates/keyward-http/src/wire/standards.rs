@@ -1,0 +1,63 @@
+//! Management bodies of the OAuth standards: an app's public JWK Set
+//! (`.../client-apps/{client_id}/jwks`), an environment's allowed audiences
+//! (`.../environments/{env}/audiences`) and signing-key rotation
+//! (`/api/v1/signing-keys/rotate`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::body::{FieldKind, FieldRule, JsonRequest};
+
+/// `PUT .../client-apps/{client_id}/jwks`: a JWK Set of public keys.
+#[derive(Debug, Deserialize)]
+pub struct JwksRequest {
+    /// The public keys (JWKs).
+    pub keys: Vec<Value>,
+}
+
+impl JsonRequest for JwksRequest {
+    const FIELDS: &'static [FieldRule] = &[FieldRule::required("keys", FieldKind::ObjectList)];
+}
+
+/// `PUT .../environments/{env}/audiences`.
+#[derive(Debug, Deserialize)]
+pub struct AudiencesRequest {
+    /// Absolute URIs a token may be issued for (RFC 8707 `resource`).
+    pub audiences: Vec<String>,
+}
+
+impl JsonRequest for AudiencesRequest {
+    const FIELDS: &'static [FieldRule] = &[FieldRule::required("audiences", FieldKind::TextList)];
+}
+
+/// The audiences an environment allows besides Keyward's own.
+#[derive(Debug, Serialize)]
+pub struct AudiencesBody {
+    /// Sorted.
+    pub audiences: Vec<String>,
+}
+
+/// `201` to `POST /api/v1/signing-keys/rotate`.
+#[derive(Debug, Serialize)]
+pub struct RotatedKeyBody {
+    /// The new key's `kid` (in the JWK Set from now on).
+    pub kid: String,
+    /// Its algorithm.
+    pub algorithm: &'static str,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+    /// When it starts signing new tokens.
+    pub signs_from: DateTime<Utc>,
+}
+
+impl From<keyward_core::RotatedKey> for RotatedKeyBody {
+    fn from(k: keyward_core::RotatedKey) -> Self {
+        Self {
+            kid: k.kid,
+            algorithm: k.algorithm,
+            created_at: k.created_at,
+            signs_from: k.signs_from,
+        }
+    }
+}
