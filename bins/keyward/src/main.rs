@@ -339,6 +339,7 @@ fn open_core(
             .hashing_concurrency
             .unwrap_or(defaults.hashing_concurrency),
         key_publish_delay_secs: settings.keys.publish_delay_seconds.max(0),
+        key_retire_leeway_secs: settings.keys.retire_leeway_seconds.max(0),
     };
     let core = Keyward::open(
         Arc::clone(&store) as Arc<dyn Store>,
@@ -376,6 +377,7 @@ fn background(
         let mut last_flush = Instant::now();
         let mut last_prune = Instant::now();
         let mut last_expiry = Instant::now();
+        let mut last_retire = Instant::now();
         let mut feed_failing = false;
         while !stop.load(Ordering::Acquire) {
             listener.wait(&store, interval);
@@ -413,7 +415,8 @@ fn background(
                     log::warn!("pruning expired revocations: {e}");
                 }
             }
-            if last_flush.elapsed() < Duration::from_millis(300) {
+            if last_retire.elapsed() >= Duration::from_secs(1) {
+                last_retire = Instant::now();
                 if let Err(e) = core.retire_signing_keys() {
                     log::warn!("retiring signing keys: {e}");
                 }

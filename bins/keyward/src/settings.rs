@@ -73,6 +73,9 @@ pub struct Keys {
     pub master_key: Option<String>,
     /// How long a rotated-in signing key is published in the JWK Set before it signs.
     pub publish_delay_seconds: i64,
+    /// Clock difference between instances allowed for before a key that stopped
+    /// signing is retired (after its last token's expiry).
+    pub retire_leeway_seconds: i64,
 }
 
 impl Default for Keys {
@@ -80,6 +83,7 @@ impl Default for Keys {
         Self {
             master_key: None,
             publish_delay_seconds: 300,
+            retire_leeway_seconds: 60,
         }
     }
 }

@@ -101,6 +101,9 @@ pub struct CoreConfig {
     /// How long a rotated-in signing key is published in the JWK Set before it signs
     /// (resource servers cache the set; the JWK Set says `max-age=300`).
     pub key_publish_delay_secs: i64,
+    /// Clock difference between instances allowed for before a signing key whose last
+    /// token expired is retired.
+    pub key_retire_leeway_secs: i64,
 }
 
 impl Default for CoreConfig {
@@ -118,6 +121,7 @@ impl Default for CoreConfig {
             hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             hashing_queue: 64,
             key_publish_delay_secs: 300,
+            key_retire_leeway_secs: 60,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! the JWK Set learn it before they meet a token it signed. Which key signs is decided
 //! by the token's `iat` against the keys' creation times, so every instance switches at
 //! the same moment. A key that stopped signing stays published until the last token it
-//! signed has expired (lifetime + leeway after its successor started), then it is
+//! signed has expired (lifetime + `key_retire_leeway_secs` after its successor started), then it is
 //! retired: it leaves the JWK Set and verifies nothing more.
 
 use chrono::{DateTime, Utc};
@@ -13,9 +13,6 @@ use keyward_store::ChangeSubject;
 use crate::error::Error;
 use crate::keys::generate_signing_key;
 use crate::Keyward;
-
-/// Clock difference allowed between instances before an old key is retired, in seconds.
-const RETIRE_LEEWAY_SECS: i64 = 60;
 
 /// A key added by a rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +62,7 @@ impl Keyward {
             if let [(kid, _), (_, successor_from)] = pair {
                 let last_token_expiry = successor_from
                     .saturating_add(self.config.token_lifetime_secs)
-                    .saturating_add(RETIRE_LEEWAY_SECS);
+                    .saturating_add(self.config.key_retire_leeway_secs);
                 if *successor_from <= now && last_token_expiry <= now {
                     retire.push(kid.clone());
                 }

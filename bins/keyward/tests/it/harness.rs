@@ -8,6 +8,7 @@ mod management;
 mod oauth;
 mod postgres;
 mod replies;
+mod standards;
 
 pub use db::{
     create_postgres_database, database_url_for, is_postgres, postgres_server, with_database,
@@ -16,6 +17,7 @@ pub use management::*;
 pub use oauth::*;
 pub use postgres::OwnPostgres;
 pub use replies::*;
+pub use standards::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

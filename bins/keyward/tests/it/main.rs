@@ -34,7 +34,15 @@ mod api_keys;
 mod secret_rotation;
 
 // OAuth.
+mod audiences;
+mod client_auth_methods;
 mod client_authentication;
+mod cors;
+mod discovery;
+mod interop;
+mod introspection;
+mod revocation;
+mod signing_keys;
 mod status_endpoint;
 mod token_endpoint;
 mod token_format;
