@@ -1,7 +1,7 @@
 """Interop: Keyward driven by unmodified third-party Python clients.
 
 authlib (client_secret_basic, client_secret_post, private_key_jwt, introspection,
-revocation) and PyJWT (PyJWKClient against the JWKS; issuer, audience and signature
+revocation), requests-oauthlib (Basic with client_id also in the body) and PyJWT (PyJWKClient against the JWKS; issuer, audience and signature
 checked, and another environment's token refused by issuer alone).
 
 Run by bins/keyward/tests/it/interop.rs against a real `keyward serve`; inputs come
@@ -38,6 +38,23 @@ token_url = meta["token_endpoint"]
 basic = OAuth2Session(CLIENT_ID, CLIENT_SECRET, token_endpoint_auth_method="client_secret_basic")
 t1 = basic.fetch_token(token_url, grant_type="client_credentials")
 check(t1["token_type"] == "Bearer" and t1["access_token"], "authlib client_secret_basic")
+
+# requests-oauthlib's backend flow sends Basic *and* client_id in the body (older
+# releases always did; `include_client_id=True` asks 2.x for the same). oauthlib
+# refuses plain http unless told otherwise by its documented switch: the test server
+# listens on loopback without TLS.
+os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+from oauthlib.oauth2 import BackendApplicationClient
+from requests_oauthlib import OAuth2Session as RequestsOAuth2Session
+
+ro = RequestsOAuth2Session(client=BackendApplicationClient(client_id=CLIENT_ID))
+t0 = ro.fetch_token(
+    token_url=token_url,
+    client_id=CLIENT_ID,
+    client_secret=CLIENT_SECRET,
+    include_client_id=True,
+)
+check(t0["access_token"], "requests-oauthlib (Basic plus client_id in the body)")
 
 # client_secret_post
 post = OAuth2Session(CLIENT_ID, CLIENT_SECRET, token_endpoint_auth_method="client_secret_post")
