@@ -117,9 +117,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
-            let public_url = settings.server.public_url.clone().unwrap_or_else(|| {
-                format!("http://{}", settings.server.bind)
-            });
+            let public_url = settings
+                .server
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.server.bind));
             let (core, store, _lock) = open_core(&settings, public_url, allow_empty)?;
             if initialised(store.as_ref())? {
                 master_key::mark_instance(&settings.data_dir)?;
@@ -129,7 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "new {} signing key {}: in the JWK Set now, signing from {}",
                 rotated.algorithm,
                 rotated.kid,
-                rotated.signs_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                rotated
+                    .signs_from
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             Ok(())
         }

@@ -469,11 +469,17 @@ impl Validator {
     /// (environments have their own issuers: see [`crate::issuers`]), the audience this
     /// validator serves (unless `audience` is false: introspection reports tokens of
     /// every audience), lifetime, and that the token was not revoked.
-    pub(crate) fn check_claims(&self, claims: &AccessTokenClaims, audience: bool) -> Result<(), Error> {
+    pub(crate) fn check_claims(
+        &self,
+        claims: &AccessTokenClaims,
+        audience: bool,
+    ) -> Result<(), Error> {
         let now = self.clock.now().timestamp();
         let issuer = crate::issuers::environment_issuer(&self.config.issuer, &claims.env);
         if claims.iss != issuer || (audience && claims.aud != self.config.audience) {
-            return Err(Error::Unauthenticated("token is for another issuer or audience"));
+            return Err(Error::Unauthenticated(
+                "token is for another issuer or audience",
+            ));
         }
         if claims.exp <= now {
             return Err(Error::Unauthenticated("token expired"));

@@ -75,7 +75,9 @@ pub fn validate_client_jwks(jwks: &Value) -> Result<String, Error> {
             .iter()
             .any(|private| key.parameter(private).is_some())
         {
-            return Err(invalid("keys must be public keys (no private or symmetric key)"));
+            return Err(invalid(
+                "keys must be public keys (no private or symmetric key)",
+            ));
         }
         let usable = ASSERTION_ALGORITHMS
             .iter()
@@ -99,7 +101,10 @@ fn validate_audience(text: &str) -> Result<(), ValidationError> {
         )
     };
     let (scheme, rest) = text.split_once(':').ok_or_else(invalid)?;
-    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
         && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
@@ -135,7 +140,10 @@ impl Keyward {
             .filter(|a| ASSERTION_ALGORITHMS.contains(a))
             .ok_or(Error::InvalidClient)?
             .to_owned();
-        let kid = header.claim("kid").and_then(Value::as_str).map(str::to_owned);
+        let kid = header
+            .claim("kid")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         // Who the assertion claims to be, read before its signature is checked only to
         // find the key: nothing here is trusted until it verifies.
         let unverified = unverified_subject(assertion).ok_or(Error::InvalidClient)?;
@@ -170,9 +178,10 @@ impl Keyward {
             base.clone(),
             environment_issuer(base, environment.slug.as_str()),
         ];
-        let addressed = payload
-            .audience()
-            .is_some_and(|auds| auds.iter().any(|a| accepted_audiences.iter().any(|x| x == a)));
+        let addressed = payload.audience().is_some_and(|auds| {
+            auds.iter()
+                .any(|a| accepted_audiences.iter().any(|x| x == a))
+        });
         let names_client = payload.issuer() == Some(client_id.as_str())
             && payload.subject() == Some(client_id.as_str());
         let exp = int_claim(&payload, "exp").ok_or(Error::InvalidClient)?;
@@ -306,7 +315,8 @@ impl Keyward {
         let stored = self.store.client_jwks(&app.client_id)?;
         stored
             .map(|text| {
-                serde_json::from_str(&text).map_err(|e| Error::Internal(format!("stored JWKS: {e}")))
+                serde_json::from_str(&text)
+                    .map_err(|e| Error::Internal(format!("stored JWKS: {e}")))
             })
             .transpose()
     }
@@ -353,17 +363,30 @@ mod tests {
 
     #[test]
     fn audiences_are_absolute_uris_without_fragments() {
-        for ok in ["https://orders.example", "urn:example:orders", "http://x/y?z=1"] {
+        for ok in [
+            "https://orders.example",
+            "urn:example:orders",
+            "http://x/y?z=1",
+        ] {
             assert!(validate_audience(ok).is_ok(), "{ok}");
         }
-        for bad in ["orders", "https://x#frag", "", ":x", "https://a b", "1http://x"] {
+        for bad in [
+            "orders",
+            "https://x#frag",
+            "",
+            ":x",
+            "https://a b",
+            "1http://x",
+        ] {
             assert!(validate_audience(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn a_registered_jwks_holds_public_keys_only() {
-        let pair = jws::ES256.generate_key_pair().unwrap_or_else(|e| panic!("{e}"));
+        let pair = jws::ES256
+            .generate_key_pair()
+            .unwrap_or_else(|e| panic!("{e}"));
         let public = pair.to_jwk_public_key();
         let private = pair.to_jwk_key_pair();
         let set = |k: &Jwk| serde_json::json!({"keys": [Value::Object(k.as_ref().clone())]});

@@ -26,7 +26,7 @@ pub enum Introspection {
     /// Not active (or not visible to the caller): `{"active": false}` and nothing else.
     Inactive,
     /// Active, with what it says.
-    Active(ActiveToken),
+    Active(Box<ActiveToken>),
 }
 
 /// The fields of an active token (RFC 7662 §2.2).
@@ -62,10 +62,13 @@ impl Keyward {
         caller: &AuthenticatedClient,
         token: &str,
     ) -> Result<Introspection, Error> {
-        let needed = Permission::parse(INTROSPECT_PERMISSION)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let (grants, global) =
-            with_io(self.validator().live().grants_of(&caller.app.role_ids, Io::Allowed))?;
+        let needed =
+            Permission::parse(INTROSPECT_PERMISSION).map_err(|e| Error::Internal(e.to_string()))?;
+        let (grants, global) = with_io(
+            self.validator()
+                .live()
+                .grants_of(&caller.app.role_ids, Io::Allowed),
+        )?;
         if !grants.allows(&needed) {
             return Err(Error::Forbidden(format!(
                 "requires `{INTROSPECT_PERMISSION}`"
@@ -81,9 +84,7 @@ impl Keyward {
             other => other?,
         };
         Ok(match answer {
-            Introspection::Active(t)
-                if global || t.env == caller.environment.slug.as_str() =>
-            {
+            Introspection::Active(t) if global || t.env == caller.environment.slug.as_str() => {
                 Introspection::Active(t)
             }
             _ => Introspection::Inactive,
@@ -95,7 +96,7 @@ impl Keyward {
         let claims = with_io(validator.signed_claims_step(token, Io::Allowed))?;
         validator.check_claims(&claims, false)?;
         with_io(validator.token_principal(&claims, Io::Allowed))?;
-        Ok(Introspection::Active(ActiveToken {
+        Ok(Introspection::Active(Box::new(ActiveToken {
             client_id: claims.client_id.clone(),
             sub: claims.sub.clone(),
             scope: Some(claims.scope.clone()),
@@ -106,7 +107,7 @@ impl Keyward {
             token_type: "Bearer",
             env: claims.env.clone(),
             jti: Some(claims.jti.clone()),
-        }))
+        })))
     }
 
     fn introspect_api_key(&self, token: &str) -> Result<Introspection, Error> {
@@ -126,7 +127,7 @@ impl Keyward {
         let expires = with_io(self.validator().live().api_key(&digest, Io::Allowed))?
             .and_then(|k| k.expires_at)
             .map(|t| t.timestamp());
-        Ok(Introspection::Active(ActiveToken {
+        Ok(Introspection::Active(Box::new(ActiveToken {
             client_id: client_id.as_str().to_owned(),
             sub: client_id.as_str().to_owned(),
             scope: None,
@@ -137,6 +138,6 @@ impl Keyward {
             token_type: "api_key",
             env: environment.as_str().to_owned(),
             jti: None,
-        }))
+        })))
     }
 }

@@ -316,7 +316,12 @@ impl Keyward {
 
     fn issue_token_step(&self, request: &TokenRequest, io: Io) -> Step<IssuedToken> {
         let client = self.authenticate_client_step(&request.client, request.source, io)?;
-        self.grant_step(&client, request.scope.as_deref(), request.resource.as_deref(), io)
+        self.grant_step(
+            &client,
+            request.scope.as_deref(),
+            request.resource.as_deref(),
+            io,
+        )
     }
 
     /// How long a refusal of a client should take at the least: the typical time of one

@@ -328,18 +328,18 @@ impl KeyRing {
         }
         for record in own {
             let signer = ring.decrypt_signer(record, signing_alg, master)?;
-            let signs_from = record.created_at.timestamp().saturating_add(publish_delay_secs);
+            let signs_from = record
+                .created_at
+                .timestamp()
+                .saturating_add(publish_delay_secs);
             ring.schedule.push((signs_from, signer));
         }
         // The newest key, as `signing_kid` reports it.
-        ring.signer = match ring.schedule.last() {
-            Some((_, newest)) => Some(Signer {
-                signer: newest.signer.box_clone(),
-                kid: newest.kid.clone(),
-                alg: newest.alg,
-            }),
-            None => None,
-        };
+        ring.signer = ring.schedule.last().map(|(_, newest)| Signer {
+            signer: newest.signer.box_clone(),
+            kid: newest.kid.clone(),
+            alg: newest.alg,
+        });
         Ok(ring)
     }
 

@@ -40,7 +40,11 @@ impl Keyward {
         self.store.insert_signing_key(&record)?;
         self.changed(&ChangeSubject::SigningKeys);
         self.validator().reload_keys()?;
-        log::info!("rotated signing keys: new {} key {}", algorithm.as_str(), record.kid);
+        log::info!(
+            "rotated signing keys: new {} key {}",
+            algorithm.as_str(),
+            record.kid
+        );
         Ok(RotatedKey {
             kid: record.kid,
             algorithm: algorithm.as_str(),

@@ -564,8 +564,7 @@ impl OAuthError {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "unsupported_token_type",
-            description: "API keys are deleted through the management API, not revoked here"
-                .into(),
+            description: "API keys are deleted through the management API, not revoked here".into(),
             retry_after: None,
         }
     }

@@ -22,7 +22,11 @@ use crate::routes::run;
 use crate::wire::oauth::ServerMetadata;
 
 /// The client authentication methods every OAuth endpoint accepts.
-const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 fn metadata(core: &Keyward, env: &str) -> ServerMetadata {
     let base = &core.config().issuer;

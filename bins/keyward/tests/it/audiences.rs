@@ -25,7 +25,10 @@ fn a_token_is_issued_for_an_allowed_audience_and_refused_for_others() {
     );
     let res = s.put(path, &s.admin, json!({"audiences": [ORDERS, ORDERS]}));
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<serde_json::Value>().unwrap(), json!({"audiences": [ORDERS]}));
+    assert_eq!(
+        res.json::<serde_json::Value>().unwrap(),
+        json!({"audiences": [ORDERS]})
+    );
     let res = post_form_as(&s, "/oauth2/token", &app, &grant);
     assert_eq!(res.status(), 200);
     let token = res.json::<serde_json::Value>().unwrap()["access_token"]
@@ -36,7 +39,10 @@ fn a_token_is_issued_for_an_allowed_audience_and_refused_for_others() {
     // A token for the orders API is not a credential for Keyward's own API.
     assert_eq!(s.get("/api/v1/environments", &token).status(), 401);
     // Keyward's own audience may always be asked for.
-    let own = [("grant_type", "client_credentials"), ("resource", s.base.as_str())];
+    let own = [
+        ("grant_type", "client_credentials"),
+        ("resource", s.base.as_str()),
+    ];
     let res = post_form_as(&s, "/oauth2/token", &app, &own);
     assert_eq!(res.status(), 200);
     // Reuse keeps audiences apart.
@@ -44,7 +50,10 @@ fn a_token_is_issued_for_an_allowed_audience_and_refused_for_others() {
     assert_ne!(plain, token);
     assert_eq!(claims(&plain)["aud"], s.base);
     // Removing the audience ends new tokens for it.
-    assert_eq!(s.put(path, &s.admin, json!({"audiences": []})).status(), 200);
+    assert_eq!(
+        s.put(path, &s.admin, json!({"audiences": []})).status(),
+        200
+    );
     assert_oauth_error(
         post_form_as(&s, "/oauth2/token", &app, &grant),
         400,
@@ -57,12 +66,16 @@ fn a_token_is_issued_for_an_allowed_audience_and_refused_for_others() {
 fn audiences_are_absolute_uris_and_per_environment() {
     let s = Server::start();
     let path = "/api/v1/environments/default/audiences";
-    for bad in [json!({"audiences": ["orders"]}), json!({"audiences": ["https://x#f"]})] {
+    for bad in [
+        json!({"audiences": ["orders"]}),
+        json!({"audiences": ["https://x#f"]}),
+    ] {
         assert_validation_error(s.put(path, &s.admin, bad), "audiences", "bad audience");
     }
     s.create_environment("staging");
     assert_eq!(
-        s.put(path, &s.admin, json!({"audiences": [ORDERS]})).status(),
+        s.put(path, &s.admin, json!({"audiences": [ORDERS]}))
+            .status(),
         200
     );
     let staging_app = s.create_app("staging", "staging client", &[]);

@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use crate::harness::{
-    assert_invalid_client, assert_oauth_error, assert_validation_error, basic, claims,
-    post_form, register_jwks, token_raw, token_with_assertion, ClientKey, Server, FORM,
+    assert_invalid_client, assert_oauth_error, assert_validation_error, basic, claims, post_form,
+    register_jwks, token_raw, token_with_assertion, ClientKey, Server, FORM,
 };
 
 #[test]
@@ -42,7 +42,10 @@ fn client_secret_post_gets_a_token() {
         post_form(
             &s,
             "/oauth2/token",
-            &[("grant_type", "client_credentials"), ("client_id", &app.client_id)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app.client_id),
+            ],
         ),
         "client_id alone",
     );
@@ -56,7 +59,10 @@ fn a_body_client_id_beside_basic_must_name_the_same_client() {
     let auth = basic(&app.client_id, &app.client_secret);
     let same = format!("grant_type=client_credentials&client_id={}", app.client_id);
     assert_eq!(token_raw(&s, "", &[&auth], Some(FORM), same).status(), 200);
-    let different = format!("grant_type=client_credentials&client_id={}", other.client_id);
+    let different = format!(
+        "grant_type=client_credentials&client_id={}",
+        other.client_id
+    );
     assert_oauth_error(
         token_raw(&s, "", &[&auth], Some(FORM), different),
         400,
@@ -117,7 +123,10 @@ fn private_key_jwt_checks_audience_lifetime_subject_and_signature() {
     let now = chrono::Utc::now().timestamp();
     let id = app.client_id.as_str();
     let cases = [
-        ("wrong audience", key.assertion(id, "https://elsewhere/token", 60, "a1")),
+        (
+            "wrong audience",
+            key.assertion(id, "https://elsewhere/token", 60, "a1"),
+        ),
         ("lifetime over an hour", key.assertion(id, &aud, 7200, "a2")),
         ("expired", key.assertion(id, &aud, -120, "a3")),
         (
@@ -178,7 +187,11 @@ fn the_jwks_route_keeps_public_keys_only() {
     assert_eq!(got, key.jwks());
     let private = json!({"keys": [serde_json::Value::Object(key.private.as_ref().clone())]});
     assert_validation_error(s.put(&path, &s.admin, private), "keys", "private key");
-    assert_validation_error(s.put(&path, &s.admin, json!({"keys": [1]})), "keys", "not objects");
+    assert_validation_error(
+        s.put(&path, &s.admin, json!({"keys": [1]})),
+        "keys",
+        "not objects",
+    );
     assert_validation_error(s.put(&path, &s.admin, json!({"keys": []})), "keys", "empty");
     // An app token without client_apps:manage may not register keys.
     let reader = s.create_app("default", "jwks reader", &[]);

@@ -27,7 +27,10 @@ fn allowed_origins_get_cors_headers_and_preflights_are_answered() {
         .request(reqwest::Method::OPTIONS, s.url("/oauth2/token"))
         .header("origin", "https://app.example.com")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .unwrap();
     assert_eq!(preflight.status(), 204);

@@ -22,7 +22,10 @@ fn metadata_is_served_at_both_well_known_paths_from_the_public_url() {
     assert_eq!(rfc8414, oidc, "the same document at both paths");
     assert_eq!(rfc8414["issuer"], PUBLIC);
     assert_eq!(rfc8414["token_endpoint"], format!("{PUBLIC}/oauth2/token"));
-    assert_eq!(rfc8414["jwks_uri"], format!("{PUBLIC}/.well-known/jwks.json"));
+    assert_eq!(
+        rfc8414["jwks_uri"],
+        format!("{PUBLIC}/.well-known/jwks.json")
+    );
     assert_eq!(
         rfc8414["introspection_endpoint"],
         format!("{PUBLIC}/oauth2/introspect")
@@ -37,7 +40,11 @@ fn metadata_is_served_at_both_well_known_paths_from_the_public_url() {
     );
     assert_eq!(
         rfc8414["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert_eq!(
         rfc8414["access_token_signing_alg_values_supported"],
@@ -56,7 +63,10 @@ fn metadata_is_served_at_both_well_known_paths_from_the_public_url() {
 fn every_environment_is_an_issuer_with_its_own_metadata() {
     let s = Server::start();
     s.create_environment("staging");
-    let insert = metadata(&s, "/.well-known/oauth-authorization-server/environments/staging");
+    let insert = metadata(
+        &s,
+        "/.well-known/oauth-authorization-server/environments/staging",
+    );
     let append = metadata(&s, "/environments/staging/.well-known/openid-configuration");
     let append2 = metadata(
         &s,
@@ -97,10 +107,17 @@ fn metadata_answers_head_and_refuses_other_methods_with_allow() {
         .send()
         .unwrap();
     assert_eq!(post.status(), 405);
-    assert_eq!(header(&post, "allow").as_deref(), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(
+        header(&post, "allow").as_deref(),
+        Some("GET, HEAD, OPTIONS")
+    );
     for path in ["/oauth2/introspect", "/oauth2/revoke"] {
         let get = s.http().get(s.url(path)).send().unwrap();
         assert_eq!(get.status(), 405, "{path}");
-        assert_eq!(header(&get, "allow").as_deref(), Some("POST, OPTIONS"), "{path}");
+        assert_eq!(
+            header(&get, "allow").as_deref(),
+            Some("POST, OPTIONS"),
+            "{path}"
+        );
     }
 }

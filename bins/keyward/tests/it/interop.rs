@@ -137,7 +137,10 @@ fn rust_oauth2_crate() {
     let introspector = client(&setup.introspector, AuthType::BasicAuth);
     let found = introspector.introspect(&access).request(&http).unwrap();
     assert!(found.active());
-    assert_eq!(found.client_id().map(|c| c.as_str()), Some(setup.app.client_id.as_str()));
+    assert_eq!(
+        found.client_id().map(|c| c.as_str()),
+        Some(setup.app.client_id.as_str())
+    );
     // The crate refuses a revocation URL that is not https (RFC 7009 §2.1 requires
     // TLS), and the test server speaks plain HTTP on loopback: it says so, and the
     // token is revoked by a plain form POST instead.

@@ -63,7 +63,11 @@ fn live_state_decides_active() {
         if junk.is_empty() {
             continue;
         }
-        assert_eq!(introspect(&s, &rs, junk), json!({"active": false}), "{junk}");
+        assert_eq!(
+            introspect(&s, &rs, junk),
+            json!({"active": false}),
+            "{junk}"
+        );
     }
 }
 

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{
-    assert_oauth_error, create_api_key, key_text, post_form, revoke, Server,
-};
+use crate::harness::{assert_oauth_error, create_api_key, key_text, post_form, revoke, Server};
 
 #[test]
 fn a_revoked_token_fails_everywhere_from_the_next_call() {
@@ -18,7 +16,11 @@ fn a_revoked_token_fails_everywhere_from_the_next_call() {
     let res = revoke(&s, &app, &token);
     assert_eq!(res.status(), 200);
     assert_eq!(s.status(&token), 401, "status endpoint");
-    assert_eq!(s.get("/api/v1/environments", &token).status(), 401, "management");
+    assert_eq!(
+        s.get("/api/v1/environments", &token).status(),
+        401,
+        "management"
+    );
     assert_eq!(s.authorize(&token, "environments:read"), 401, "authorize");
     // Reuse ends: the next request gets a new token, which works.
     let fresh = s.token(&app);
@@ -117,7 +119,10 @@ fn a_revocation_reaches_a_restarted_server_and_an_embedded_validator() {
     assert_eq!(revoke(&s, &app, &token).status(), 200);
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     while accepts(&token) {
-        assert!(std::time::Instant::now() < deadline, "embedded validator still accepts");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "embedded validator still accepts"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // A new server process on the same database loads the revoked IDs at start.

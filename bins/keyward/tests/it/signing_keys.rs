@@ -8,7 +8,13 @@ use serde_json::Value;
 use crate::harness::{jose_header, Server};
 
 fn kids(s: &Server) -> Vec<String> {
-    let jwks: Value = s.http().get(s.url("/.well-known/jwks.json")).send().unwrap().json().unwrap();
+    let jwks: Value = s
+        .http()
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     jwks["keys"]
         .as_array()
         .unwrap()
@@ -38,7 +44,11 @@ fn a_rotated_key_is_published_before_it_signs_and_the_old_one_retires_after_its_
     let app = s.create_app("default", "rotation client", &[]);
     let old_kid = kids(&s).pop().unwrap();
     let before = s.token(&app);
-    let res = s.post("/api/v1/signing-keys/rotate", &s.admin, serde_json::json!({}));
+    let res = s.post(
+        "/api/v1/signing-keys/rotate",
+        &s.admin,
+        serde_json::json!({}),
+    );
     assert_eq!(res.status(), 201);
     let rotated: Value = res.json().unwrap();
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
@@ -46,12 +56,20 @@ fn a_rotated_key_is_published_before_it_signs_and_the_old_one_retires_after_its_
     // Published at once; the old key still signs.
     assert_eq!(kids(&s), vec![old_kid.clone(), new_kid.clone()]);
     let during = s.token(&app);
-    assert_eq!(jose_header(&during)["kid"], old_kid, "the new key signs too early");
+    assert_eq!(
+        jose_header(&during)["kid"],
+        old_kid,
+        "the new key signs too early"
+    );
     // After the publish delay the new key signs; tokens of the old key still work.
     wait_until("the new key signs", Duration::from_secs(5), || {
         jose_header(&s.token(&app))["kid"] == new_kid
     });
-    assert_eq!(s.status(&during), 200, "an old key's token inside its lifetime");
+    assert_eq!(
+        s.status(&during),
+        200,
+        "an old key's token inside its lifetime"
+    );
     // Once the last token of the old key has expired, the key is retired.
     wait_until("the old key retires", Duration::from_secs(10), || {
         kids(&s) == vec![new_kid.clone()]
@@ -85,10 +103,16 @@ fn the_cli_rotates_and_the_running_server_publishes_the_key() {
         cmd.env("KEYWARD__DATABASE__URL", url);
     }
     let out = cmd.output().expect("keyward keys rotate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("signing key"), "{stdout}");
-    wait_until("the server publishes the CLI's key", Duration::from_secs(3), || {
-        kids(&s).len() == before.len() + 1
-    });
+    wait_until(
+        "the server publishes the CLI's key",
+        Duration::from_secs(3),
+        || kids(&s).len() == before.len() + 1,
+    );
 }

@@ -144,6 +144,7 @@ pub(crate) mod request_tests {
             FieldKind::TextList => Value::Array(vec![Value::String("x".into())]),
             FieldKind::Boolean => Value::Bool(true),
             FieldKind::Integer => Value::from(1),
+            FieldKind::ObjectList => Value::Array(vec![Value::Object(Map::new())]),
         }
     }
 

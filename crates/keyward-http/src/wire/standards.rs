@@ -11,6 +11,7 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// `PUT .../client-apps/{client_id}/jwks`: a JWK Set of public keys.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JwksRequest {
     /// The public keys (JWKs).
     pub keys: Vec<Value>,
@@ -22,6 +23,7 @@ impl JsonRequest for JwksRequest {
 
 /// `PUT .../environments/{env}/audiences`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AudiencesRequest {
     /// Absolute URIs a token may be issued for (RFC 8707 `resource`).
     pub audiences: Vec<String>,
@@ -59,5 +61,17 @@ impl From<keyward_core::RotatedKey> for RotatedKeyBody {
             created_at: k.created_at,
             signs_from: k.signs_from,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::request_tests::fields_match_serde_shape;
+
+    #[test]
+    fn request_fields_match_their_serde_shapes() {
+        fields_match_serde_shape::<JwksRequest>();
+        fields_match_serde_shape::<AudiencesRequest>();
     }
 }

@@ -803,6 +803,9 @@ mod credential_tests;
 mod feed_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod oauth_tests;
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod rule_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]

@@ -187,10 +187,9 @@ pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) 
         ChangeSubject::Environment(id) => ("environment", id.0.to_string()),
         ChangeSubject::Admin(id) => ("admin", id.0.to_string()),
         ChangeSubject::SigningKeys => ("signing_keys", String::new()),
-        ChangeSubject::TokenRevoked { jti, expires_at } => (
-            "token_revoked",
-            format!("{} {jti}", expires_at.timestamp()),
-        ),
+        ChangeSubject::TokenRevoked { jti, expires_at } => {
+            ("token_revoked", format!("{} {jti}", expires_at.timestamp()))
+        }
         ChangeSubject::Unknown => ("unknown", String::new()),
     }
 }

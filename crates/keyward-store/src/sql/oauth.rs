@@ -202,7 +202,8 @@ impl OAuthStore for DieselStore {
     ) -> StoreResult<()> {
         self.write(|conn| {
             diesel::delete(
-                environment_audiences::table.filter(environment_audiences::environment_id.eq(env.0)),
+                environment_audiences::table
+                    .filter(environment_audiences::environment_id.eq(env.0)),
             )
             .execute(conn)
             .map_err(map_err)?;

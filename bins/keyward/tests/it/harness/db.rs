@@ -521,14 +521,18 @@ impl Db {
     pub fn count_rows(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) AS n FROM {table}");
         match &self.backend {
-            Backend::Sqlite { path } => diesel::sql_query(sql)
-                .get_result::<Count>(&mut sqlite(path))
-                .expect("count rows")
-                .n,
-            Backend::Postgres { url } => diesel::sql_query(sql)
-                .get_result::<Count>(&mut postgres(url))
-                .expect("count rows")
-                .n,
+            Backend::Sqlite { path } => {
+                diesel::sql_query(sql)
+                    .get_result::<Count>(&mut sqlite(path))
+                    .expect("count rows")
+                    .n
+            }
+            Backend::Postgres { url } => {
+                diesel::sql_query(sql)
+                    .get_result::<Count>(&mut postgres(url))
+                    .expect("count rows")
+                    .n
+            }
         }
     }
 }

@@ -124,9 +124,18 @@ impl ClientKey {
 
 /// Registers `key`'s public JWK Set on `app`; panics unless 200.
 pub fn register_jwks(s: &Server, env: &str, app: &App, key: &ClientKey) {
-    let res = s.put(&format!("{}/jwks", s.app_path(env, app)), &s.admin, key.jwks());
+    let res = s.put(
+        &format!("{}/jwks", s.app_path(env, app)),
+        &s.admin,
+        key.jwks(),
+    );
     let status = res.status();
-    assert_eq!(status, 200, "register JWKS: {}", res.text().unwrap_or_default());
+    assert_eq!(
+        status,
+        200,
+        "register JWKS: {}",
+        res.text().unwrap_or_default()
+    );
 }
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
