@@ -154,3 +154,60 @@ impl Keyward {
         Ok(self.store.prune_expired(self.clock.now())?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use crate::testkit::TestCore;
+    use crate::{ClientCredentials, CoreConfig, Error, Revocation, SecretMethod, TokenRequest};
+
+    fn secret(id: &str, secret: &str) -> ClientCredentials {
+        ClientCredentials::Secret {
+            client_id: id.into(),
+            client_secret: Zeroizing::new(secret.into()),
+            method: SecretMethod::Basic,
+        }
+    }
+
+    fn request(id: &str, s: &str) -> TokenRequest {
+        TokenRequest {
+            client: secret(id, s),
+            scope: None,
+            resource: None,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_and_never_reused() {
+        let t = TestCore::new(CoreConfig::default());
+        let (id, s) = t.app("bot", &["orders:read"]);
+        let token = t.core.issue_token(&request(&id, &s)).unwrap().access_token;
+        let client = t.core.authenticate_client(&secret(&id, &s), None).unwrap();
+        assert_eq!(
+            t.core.revoke_token(&client, &token).unwrap(),
+            Revocation::Revoked
+        );
+        assert!(matches!(
+            t.core.validator().authenticate(&token),
+            Err(Error::Unauthenticated("token revoked"))
+        ));
+        let again = t.core.issue_token(&request(&id, &s)).unwrap().access_token;
+        assert_ne!(again, token, "reuse handed out the revoked token");
+        assert_eq!(
+            t.core.revoke_token(&client, &token).unwrap(),
+            Revocation::Nothing
+        );
+        // Another client may not revoke it.
+        let (other, os) = t.app("other", &[]);
+        let other = t
+            .core
+            .authenticate_client(&secret(&other, &os), None)
+            .unwrap();
+        assert!(matches!(
+            t.core.revoke_token(&other, &again),
+            Err(Error::Forbidden(_))
+        ));
+    }
+}

@@ -84,3 +84,80 @@ impl Keyward {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use zeroize::Zeroizing;
+
+    use crate::testkit::TestCore;
+    use crate::{ClientCredentials, CoreConfig, SecretMethod, TokenRequest};
+
+    fn kid_of(t: &TestCore, id: &str, secret: &str) -> String {
+        let token = t
+            .core
+            .issue_token(&TokenRequest {
+                client: ClientCredentials::Secret {
+                    client_id: id.into(),
+                    client_secret: Zeroizing::new(secret.into()),
+                    method: SecretMethod::Basic,
+                },
+                scope: None,
+                resource: None,
+                source: None,
+            })
+            .unwrap()
+            .access_token;
+        {
+            use base64::Engine;
+            let header = token.split('.').next().unwrap();
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            v["kid"].as_str().unwrap().to_owned()
+        }
+    }
+
+    #[test]
+    fn a_new_key_signs_after_the_publish_delay_and_the_old_one_retires_after_its_tokens() {
+        let t = TestCore::new(CoreConfig {
+            key_publish_delay_secs: 300,
+            key_retire_leeway_secs: 60,
+            token_lifetime_secs: 1000,
+            token_reuse: false,
+            ..CoreConfig::default()
+        });
+        let (id, secret) = t.app("bot", &[]);
+        let old = kid_of(&t, &id, &secret);
+        let rotated = t.core.rotate_signing_key().unwrap();
+        assert!(
+            t.core.jwks_json().contains(&rotated.kid),
+            "published at once"
+        );
+        assert_eq!(
+            kid_of(&t, &id, &secret),
+            old,
+            "not signing before the delay"
+        );
+        t.clock.advance(Duration::seconds(299));
+        assert_eq!(kid_of(&t, &id, &secret), old);
+        t.clock.advance(Duration::seconds(1));
+        assert_eq!(
+            kid_of(&t, &id, &secret),
+            rotated.kid,
+            "signing after the delay"
+        );
+        // The old key's last token (issued at 299 s) expires at 1299 s; plus leeway.
+        t.clock.advance(Duration::seconds(1059));
+        assert_eq!(t.core.retire_signing_keys().unwrap(), 0);
+        assert!(t.core.jwks_json().contains(&old));
+        t.clock.advance(Duration::seconds(1));
+        assert_eq!(t.core.retire_signing_keys().unwrap(), 1);
+        assert!(
+            !t.core.jwks_json().contains(&old),
+            "retired keys leave the JWK Set"
+        );
+        assert!(t.core.jwks_json().contains(&rotated.kid));
+    }
+}

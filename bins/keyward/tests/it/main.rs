@@ -54,5 +54,6 @@ mod faults;
 mod hardening;
 mod http_limits;
 mod multi_instance;
+mod multi_instance_standards;
 mod operations;
 mod warm_path;
