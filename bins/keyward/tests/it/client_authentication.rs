@@ -52,12 +52,12 @@ fn client_authentication_failures_all_get_the_same_401_invalid_client() {
         ),
         ("no Authorization header", vec![], GRANT.into()),
         (
-            "credentials only in the body (client_secret_post)",
+            "client_secret_post with another app's secret",
             vec![],
             format!(
                 "{GRANT}&client_id={}&client_secret={}",
                 app.client_id,
-                urlencode(&app.client_secret)
+                urlencode(&other.client_secret)
             ),
         ),
         (

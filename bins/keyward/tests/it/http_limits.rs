@@ -563,6 +563,34 @@ fn every_405_names_the_allowed_methods_and_options_lists_them() {
             "/api/v1/admins/admin/credential".into(),
             "POST, OPTIONS",
         ),
+        // The OAuth standards' routes (issue 15).
+        (Method::GET, "/oauth2/introspect".into(), "POST, OPTIONS"),
+        (Method::PUT, "/oauth2/revoke".into(), "POST, OPTIONS"),
+        (
+            Method::POST,
+            "/.well-known/oauth-authorization-server".into(),
+            "GET, HEAD, OPTIONS",
+        ),
+        (
+            Method::DELETE,
+            "/environments/default/.well-known/openid-configuration".into(),
+            "GET, HEAD, OPTIONS",
+        ),
+        (
+            Method::POST,
+            format!("{app_path}/jwks"),
+            "GET, HEAD, PUT, DELETE, OPTIONS",
+        ),
+        (
+            Method::POST,
+            "/api/v1/environments/default/audiences".into(),
+            "GET, HEAD, PUT, OPTIONS",
+        ),
+        (
+            Method::GET,
+            "/api/v1/signing-keys/rotate".into(),
+            "POST, OPTIONS",
+        ),
     ];
     for (method, path, allowed) in cases {
         let res = s.api(method.clone(), &path, &s.admin, None);
@@ -604,10 +632,29 @@ fn head_answers_every_get_route_like_get_without_a_body() {
             "/api/v1/environments/default/client-apps".into(),
             s.admin.clone(),
         ),
-        (app_path, s.admin.clone()),
+        (app_path.clone(), s.admin.clone()),
         ("/api/v1/admins".into(), s.admin.clone()),
         ("/api/v1/admins/admin".into(), s.admin.clone()),
         ("/api/v1/admins/nobody".into(), s.admin.clone()),
+        // The OAuth standards' routes (issue 15).
+        (
+            "/.well-known/oauth-authorization-server".into(),
+            String::new(),
+        ),
+        ("/.well-known/openid-configuration".into(), String::new()),
+        (
+            "/.well-known/oauth-authorization-server/environments/default".into(),
+            String::new(),
+        ),
+        (
+            "/environments/default/.well-known/openid-configuration".into(),
+            String::new(),
+        ),
+        (format!("{app_path}/jwks"), s.admin.clone()),
+        (
+            "/api/v1/environments/default/audiences".into(),
+            s.admin.clone(),
+        ),
     ];
     for (path, credential) in cases {
         let send = |method: Method| {

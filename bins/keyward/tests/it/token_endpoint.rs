@@ -216,11 +216,12 @@ fn malformed_token_requests_are_400_invalid_request() {
             GRANT.into(),
         ),
         (
-            "Basic header and client_id in the body",
+            // The same client_id beside Basic is accepted (client_auth_methods.rs).
+            "Basic header and another client_id in the body",
             String::new(),
             vec![auth.clone()],
             Some(FORM),
-            format!("{GRANT}&client_id={}", app.client_id),
+            format!("{GRANT}&client_id=AAAAAAAAAAAAAAAAAAAAAA"),
         ),
         (
             "Basic header and client_secret in the body",
