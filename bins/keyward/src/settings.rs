@@ -20,6 +20,32 @@ pub struct Settings {
     pub bootstrap: Bootstrap,
     pub security: Security,
     pub cache: Cache,
+    pub federation: Federation,
+}
+
+/// Federation with identity providers (SPEC §7).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Federation {
+    /// Accept `http://` identity provider URLs (tests and labs only).
+    pub allow_http: bool,
+    /// Outbound connect timeout.
+    pub connect_timeout_ms: u64,
+    /// Outbound total timeout per call.
+    pub timeout_ms: u64,
+    /// How long a brokered secret the IdP accepted is trusted without asking it again.
+    pub verified_secret_ttl_seconds: i64,
+}
+
+impl Default for Federation {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            connect_timeout_ms: 2_000,
+            timeout_ms: 5_000,
+            verified_secret_ttl_seconds: 300,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -119,6 +145,7 @@ impl Default for Settings {
             bootstrap: Bootstrap::default(),
             security: Security::default(),
             cache: Cache::default(),
+            federation: Federation::default(),
         }
     }
 }
@@ -242,6 +269,12 @@ impl Settings {
         }
         if self.limits.client_apps_per_environment < 0 {
             bail!("limits.client_apps_per_environment must not be negative");
+        }
+        if self.federation.connect_timeout_ms == 0 || self.federation.timeout_ms == 0 {
+            bail!("federation timeouts must be at least 1 ms");
+        }
+        if self.federation.verified_secret_ttl_seconds < 0 {
+            bail!("federation.verified_secret_ttl_seconds must not be negative");
         }
         if self.limits.api_keys_per_app < 0 {
             bail!("limits.api_keys_per_app must not be negative");

@@ -35,7 +35,7 @@ pub struct CreatedApp {
 
 impl Keyward {
     /// The app as a use case answers it, with its last use as this process knows it.
-    fn in_environment(&self, mut app: ClientApp, env: &Environment) -> AppInEnvironment {
+    pub(crate) fn in_environment(&self, mut app: ClientApp, env: &Environment) -> AppInEnvironment {
         // Usage is written in batches: show what this process knows already.
         let pending = self.caches.usage.pending_app(app.id);
         app.last_used_at = app.last_used_at.max(pending);

@@ -242,6 +242,8 @@ pub enum FieldKind {
     Boolean,
     /// A whole number that fits in 64 bits (`5`, not `5.0` or `"5"`).
     Integer,
+    /// Any JSON value: the handler checks its shape and names every error's field.
+    Json,
 }
 
 /// One field of a JSON request body, as the strict reader checks it.
@@ -356,6 +358,7 @@ impl JsonObject {
             let kind_error = match (rule.kind, &value) {
                 (FieldKind::Text, Value::String(_)) | (FieldKind::Boolean, Value::Bool(_)) => None,
                 (FieldKind::Integer, Value::Number(n)) if n.is_i64() => None,
+                (FieldKind::Json, _) => None,
                 (FieldKind::TextList, Value::Array(items)) => {
                     for (i, item) in items.iter().enumerate() {
                         if !item.is_string() {

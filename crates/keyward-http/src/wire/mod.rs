@@ -15,6 +15,7 @@ pub mod apps;
 pub mod authorize;
 pub mod credentials;
 pub mod environments;
+pub mod federation;
 pub mod oauth;
 pub mod roles;
 
@@ -143,6 +144,7 @@ pub(crate) mod request_tests {
             FieldKind::TextList => Value::Array(vec![Value::String("x".into())]),
             FieldKind::Boolean => Value::Bool(true),
             FieldKind::Integer => Value::from(1),
+            FieldKind::Json => Value::Array(Vec::new()),
         }
     }
 

@@ -23,6 +23,7 @@ mod apps;
 mod connection;
 mod credentials;
 mod environments;
+mod federation;
 mod feed;
 mod keys;
 #[cfg(feature = "postgres")]
