@@ -327,6 +327,7 @@ fn open_core(
         keyward_core::federation::FederationConfig {
             allow_http: settings.federation.allow_http,
             verified_secret_ttl_secs: settings.federation.verified_secret_ttl_seconds,
+            leeway_secs: settings.federation.leeway_seconds,
         },
     );
     Ok((

@@ -35,6 +35,8 @@ pub struct Federation {
     pub timeout_ms: u64,
     /// How long a brokered secret the IdP accepted is trusted without asking it again.
     pub verified_secret_ttl_seconds: i64,
+    /// Allowed clock difference for external tokens' `exp` and `nbf`.
+    pub leeway_seconds: i64,
 }
 
 impl Default for Federation {
@@ -44,6 +46,7 @@ impl Default for Federation {
             connect_timeout_ms: 2_000,
             timeout_ms: 5_000,
             verified_secret_ttl_seconds: 300,
+            leeway_seconds: 60,
         }
     }
 }
@@ -272,6 +275,9 @@ impl Settings {
         }
         if self.federation.connect_timeout_ms == 0 || self.federation.timeout_ms == 0 {
             bail!("federation timeouts must be at least 1 ms");
+        }
+        if !(0..=3600).contains(&self.federation.leeway_seconds) {
+            bail!("federation.leeway_seconds must be 0 to 3600");
         }
         if self.federation.verified_secret_ttl_seconds < 0 {
             bail!("federation.verified_secret_ttl_seconds must not be negative");

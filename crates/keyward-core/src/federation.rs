@@ -67,6 +67,8 @@ pub struct FederationConfig {
     pub allow_http: bool,
     /// How long a secret the IdP accepted is trusted without asking it again.
     pub verified_secret_ttl_secs: i64,
+    /// Allowed clock difference for external tokens' `exp` and `nbf`.
+    pub leeway_secs: i64,
 }
 
 impl Default for FederationConfig {
@@ -74,6 +76,7 @@ impl Default for FederationConfig {
         Self {
             allow_http: false,
             verified_secret_ttl_secs: 300,
+            leeway_secs: 60,
         }
     }
 }
@@ -88,9 +91,6 @@ const EXTERNAL_ALGORITHMS: [&str; 10] = [
 
 /// How often an unknown `kid` may make Keyward fetch an IdP's keys again.
 const JWKS_REFETCH_INTERVAL_SECS: i64 = 1;
-
-/// Allowed clock difference for external tokens' `exp` and `nbf`.
-const EXTERNAL_LEEWAY_SECS: i64 = 60;
 
 /// An identity provider configuration as a request gives it (PUT body).
 #[derive(Debug, Clone, Default)]
@@ -229,8 +229,9 @@ impl Federation {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
             .cloned();
+        let leeway = self.config.leeway_secs;
         if let Some(v) = cached.filter(|v| v.environment_id == idp.environment_id) {
-            if now.timestamp() >= v.exp + EXTERNAL_LEEWAY_SECS {
+            if now.timestamp() >= v.exp + leeway {
                 return Err(Error::Unauthenticated("token expired").into());
             }
             return Ok(v);
@@ -278,13 +279,13 @@ impl Federation {
             .get("exp")
             .and_then(Value::as_i64)
             .ok_or_else(invalid)?;
-        if t >= exp + EXTERNAL_LEEWAY_SECS {
+        if t >= exp + leeway {
             return Err(Error::Unauthenticated("token expired").into());
         }
         if claims
             .get("nbf")
             .and_then(Value::as_i64)
-            .is_some_and(|nbf| t + EXTERNAL_LEEWAY_SECS < nbf)
+            .is_some_and(|nbf| t + leeway < nbf)
         {
             return Err(Error::Unauthenticated("token not yet valid").into());
         }
@@ -722,6 +723,11 @@ impl Keyward {
 fn upstream_verdict(answer: Result<(u16, Vec<u8>), UpstreamError>) -> Result<(), Error> {
     let (status, body) = answer.map_err(|e| Error::Upstream(format!("identity provider {e}")))?;
     let json: Option<Map<String, Value>> = serde_json::from_slice(&body).ok();
+    if json.is_none() {
+        return Err(Error::Upstream(format!(
+            "identity provider answered HTTP {status} with a body that is not JSON"
+        )));
+    }
     if (200..300).contains(&status) {
         return match json.as_ref().and_then(|j| j.get("access_token")) {
             Some(Value::String(_)) => Ok(()),
@@ -739,9 +745,6 @@ fn upstream_verdict(answer: Result<(u16, Vec<u8>), UpstreamError>) -> Result<(),
         Some("invalid_client") => Err(Error::InvalidClient),
         Some(code) => Err(Error::Upstream(format!(
             "identity provider refused the request: {code} (HTTP {status})"
-        ))),
-        None if json.is_none() => Err(Error::Upstream(format!(
-            "identity provider answered HTTP {status} with a body that is not JSON"
         ))),
         None => Err(Error::Upstream(format!(
             "identity provider answered HTTP {status} without an error code"

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod db;
+mod idp;
 mod management;
 mod oauth;
 mod postgres;
@@ -12,6 +13,7 @@ mod replies;
 pub use db::{
     create_postgres_database, database_url_for, is_postgres, postgres_server, with_database,
 };
+pub use idp::*;
 pub use management::*;
 pub use oauth::*;
 pub use postgres::OwnPostgres;
