@@ -573,42 +573,9 @@ impl Keyward {
         impersonate: Option<&str>,
     ) -> Result<crate::AppInEnvironment, Error> {
         let (env, app) = self.app(env, client_id)?;
-        let mut errors = Vec::new();
-        if let Some(ext) = external_client_id {
-            if ext.is_empty() || ext.len() > 255 || !ext.bytes().all(|b| b.is_ascii_graphic()) {
-                errors.push(ValidationError::new(
-                    "external_client_id",
-                    "must be 1 to 255 visible ASCII characters",
-                ));
-            }
-        }
-        let user = match impersonate {
-            None => None,
-            Some(name) => match Username::parse(name)
-                .ok()
-                .map(|u| self.store.admin_by_username(&u))
-                .transpose()?
-                .flatten()
-            {
-                Some(user) => Some(user),
-                None => {
-                    errors.push(ValidationError::new(
-                        "impersonate",
-                        format!("no user `{name}`"),
-                    ));
-                    None
-                }
-            },
-        };
-        if impersonate.is_some() && external_client_id.is_none() {
-            errors.push(ValidationError::new(
-                "impersonate",
-                "needs an `external_client_id`",
-            ));
-        }
-        if !errors.is_empty() {
-            return Err(Error::Invalid(errors));
-        }
+        let user = self
+            .check_binding(external_client_id, impersonate)
+            .map_err(Error::Invalid)?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
         if let Some(user) = &user {
             ensure_no_escalation(principal, &self.grants_of_user(user)?)?;
@@ -629,6 +596,53 @@ impl Keyward {
             })?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
         Ok(self.in_environment(updated, &env))
+    }
+
+    /// Checks a binding's fields: the external client ID's syntax, and the user to
+    /// impersonate (who must exist). Every refusal is listed.
+    pub(crate) fn check_binding(
+        &self,
+        external_client_id: Option<&str>,
+        impersonate: Option<&str>,
+    ) -> Result<Option<keyward_domain::AdminUser>, Vec<ValidationError>> {
+        let mut errors = Vec::new();
+        if let Some(ext) = external_client_id {
+            if ext.is_empty() || ext.len() > 255 || !ext.bytes().all(|b| b.is_ascii_graphic()) {
+                errors.push(ValidationError::new(
+                    "external_client_id",
+                    "must be 1 to 255 visible ASCII characters",
+                ));
+            }
+        }
+        let user = match impersonate {
+            None => None,
+            Some(name) => {
+                let found = Username::parse(name)
+                    .ok()
+                    .map(|u| self.store.admin_by_username(&u))
+                    .transpose()
+                    .map_err(|e| vec![ValidationError::new("impersonate", e.to_string())])?
+                    .flatten();
+                if found.is_none() {
+                    errors.push(ValidationError::new(
+                        "impersonate",
+                        format!("no user `{name}`"),
+                    ));
+                }
+                found
+            }
+        };
+        if impersonate.is_some() && external_client_id.is_none() {
+            errors.push(ValidationError::new(
+                "impersonate",
+                "needs an `external_client_id`",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(user)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Brokered client credentials: the IdP of the bound app's environment checks the

@@ -466,3 +466,40 @@ fn brokered_secrets_and_external_tokens_never_reach_the_logs() {
         assert!(!logs.contains(text), "{what} is in the logs");
     }
 }
+
+#[test]
+fn an_app_can_be_bound_at_creation_and_a_taken_external_client_id_creates_nothing() {
+    let (s, _idp, _app) = federated();
+    let r = post_client_app(
+        &s,
+        "default",
+        json!({"name": "second bot", "external_client_id": "ext-stranger"}),
+    );
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().unwrap();
+    assert_eq!(created["external_client_id"], "ext-stranger");
+    let res = broker(&s, "ext-stranger", SECRET);
+    assert_eq!(res.status(), 200, "bound at creation");
+    let token: Value = res.json().unwrap();
+    assert_eq!(
+        claims(token["access_token"].as_str().unwrap())["client_id"],
+        created["client_id"]
+    );
+
+    // `ext-bot` is taken by the first app: 409, and the app was not created.
+    let before = list_apps(&s, "").to_string();
+    let r = post_client_app(
+        &s,
+        "default",
+        json!({"name": "third bot", "external_client_id": "ext-bot"}),
+    );
+    assert_eq!(r.status(), 409);
+    assert!(!list_apps(&s, "").to_string().contains("third bot"));
+    assert_eq!(before, list_apps(&s, "").to_string(), "nothing changed");
+    let r = post_client_app(
+        &s,
+        "default",
+        json!({"name": "fourth bot", "impersonate": "admin"}),
+    );
+    assert_eq!(r.status(), 422, "impersonation needs a binding");
+}

@@ -94,12 +94,20 @@ pub struct CreateAppRequest {
     /// Its roles' names in the environment; none by default.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The client ID its environment's identity provider knows it by (binds it at once).
+    #[serde(default)]
+    pub external_client_id: Option<String>,
+    /// A user whose live permissions its external tokens carry.
+    #[serde(default)]
+    pub impersonate: Option<String>,
 }
 
 impl JsonRequest for CreateAppRequest {
     const FIELDS: &'static [FieldRule] = &[
         FieldRule::required("name", FieldKind::Text),
         FieldRule::optional("roles", FieldKind::TextList),
+        FieldRule::optional("external_client_id", FieldKind::Text),
+        FieldRule::optional("impersonate", FieldKind::Text),
     ];
 }
 
