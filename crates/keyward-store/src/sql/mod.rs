@@ -807,6 +807,9 @@ mod rule_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod transaction_tests;
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod user_tests;
 
 /// The database file's identity and modes (issue 19: F5, F10): SQLite only.
 #[cfg(test)]
