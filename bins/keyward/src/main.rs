@@ -7,6 +7,7 @@
 
 mod master_key;
 mod settings;
+mod upstream;
 
 use std::io::{BufRead, Write};
 use std::net::TcpListener;
@@ -167,7 +168,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } => {
                     let (admin, generated) =
                         core.create_admin(&Principal::system(), &username, password, &role)?;
-                    println!("created {} `{}`", admin.role.name(), admin.username);
+                    println!(
+                        "created {} `{}`",
+                        admin.role.map_or("user", |r| r.name()),
+                        admin.username
+                    );
                     if let Some(p) = generated {
                         println!("password (shown once): {}", p.as_str());
                     }
@@ -351,6 +356,17 @@ fn open_core(
         config,
         Arc::new(SystemClock),
     )?;
+    core.enable_federation(
+        Arc::new(upstream::HttpUpstream::new(
+            Duration::from_millis(settings.federation.connect_timeout_ms),
+            Duration::from_millis(settings.federation.timeout_ms),
+        )?),
+        keyward_core::federation::FederationConfig {
+            allow_http: settings.federation.allow_http,
+            verified_secret_ttl_secs: settings.federation.verified_secret_ttl_seconds,
+            leeway_secs: settings.federation.leeway_seconds,
+        },
+    );
     Ok((
         Arc::new(core),
         store,

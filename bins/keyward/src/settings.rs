@@ -21,6 +21,35 @@ pub struct Settings {
     pub security: Security,
     pub cache: Cache,
     pub cors: Cors,
+    pub federation: Federation,
+}
+
+/// Federation with identity providers (SPEC §7).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Federation {
+    /// Accept `http://` identity provider URLs (tests and labs only).
+    pub allow_http: bool,
+    /// Outbound connect timeout.
+    pub connect_timeout_ms: u64,
+    /// Outbound total timeout per call.
+    pub timeout_ms: u64,
+    /// How long a brokered secret the IdP accepted is trusted without asking it again.
+    pub verified_secret_ttl_seconds: i64,
+    /// Allowed clock difference for external tokens' `exp` and `nbf`.
+    pub leeway_seconds: i64,
+}
+
+impl Default for Federation {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            connect_timeout_ms: 2_000,
+            timeout_ms: 5_000,
+            verified_secret_ttl_seconds: 300,
+            leeway_seconds: 60,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -167,6 +196,7 @@ impl Default for Settings {
             security: Security::default(),
             cache: Cache::default(),
             cors: Cors::default(),
+            federation: Federation::default(),
         }
     }
 }
@@ -290,6 +320,15 @@ impl Settings {
         }
         if self.limits.client_apps_per_environment < 0 {
             bail!("limits.client_apps_per_environment must not be negative");
+        }
+        if self.federation.connect_timeout_ms == 0 || self.federation.timeout_ms == 0 {
+            bail!("federation timeouts must be at least 1 ms");
+        }
+        if !(0..=3600).contains(&self.federation.leeway_seconds) {
+            bail!("federation.leeway_seconds must be 0 to 3600");
+        }
+        if self.federation.verified_secret_ttl_seconds < 0 {
+            bail!("federation.verified_secret_ttl_seconds must not be negative");
         }
         if self.limits.api_keys_per_app < 0 {
             bail!("limits.api_keys_per_app must not be negative");

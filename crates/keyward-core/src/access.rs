@@ -15,6 +15,7 @@ use keyward_store::LiveSource;
 use crate::bounded::BoundedMap;
 use crate::clock::{Clock, Io};
 use crate::error::{from_memory, with_io, Error, Step, Stop};
+use crate::federation::Federation;
 use crate::jwt::AccessTokenClaims;
 use crate::keys::{Algorithm, KeyRing, MasterKey};
 use crate::live::LiveState;
@@ -63,6 +64,13 @@ pub enum AppCredential {
     ApiKey {
         /// The key's public identifier (never the key).
         key_id: CredentialId,
+    },
+    /// An access token of the environment's identity provider.
+    External {
+        /// The client ID the identity provider knows the app by.
+        external_client_id: String,
+        /// The user the app acts as, if it impersonates one.
+        impersonating: Option<Username>,
     },
 }
 
@@ -257,6 +265,8 @@ pub struct Validator {
     /// Where API-key uses are recorded (the server, which writes them in batches); a
     /// resource server's validator records nothing.
     usage: Option<Arc<PendingUsage>>,
+    /// Federation (the server, once enabled): accepts the identity providers' tokens.
+    federation: std::sync::OnceLock<Arc<Federation>>,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
 }
@@ -293,6 +303,7 @@ impl Validator {
             verified_tokens: RwLock::new(BoundedMap::new(MAX_VERIFIED_TOKENS)),
             keys_outdated: std::sync::atomic::AtomicBool::new(false),
             usage: None,
+            federation: std::sync::OnceLock::new(),
             config,
             clock,
         })
@@ -308,6 +319,16 @@ impl Validator {
     pub(crate) fn with_usage(mut self, usage: Arc<PendingUsage>) -> Self {
         self.usage = Some(usage);
         self
+    }
+
+    /// Accepts identity providers' tokens through `federation` (the server only).
+    pub(crate) fn set_federation(&self, federation: Arc<Federation>) {
+        let _ = self.federation.set(federation);
+    }
+
+    /// The clock this validator checks lifetimes with.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The live-state cache.
@@ -397,6 +418,16 @@ impl Validator {
         match CredentialKind::of(bearer) {
             None => Err(Error::Unauthenticated("malformed credential").into()),
             Some(CredentialKind::AccessToken) => {
+                if let Some(federation) = self.federation.get() {
+                    let issuer = crate::federation::untrusted_part(bearer, 1)
+                        .and_then(|c| c.get("iss").and_then(|i| i.as_str().map(str::to_owned)));
+                    // Keyward's own issuers: the public URL and every environment's.
+                    if issuer
+                        .is_some_and(|i| !crate::issuers::is_own_issuer(&self.config.issuer, &i))
+                    {
+                        return self.external_principal(federation, bearer, io);
+                    }
+                }
                 let claims = self.verify_token_step(bearer, io)?;
                 self.token_principal(&claims, io)
             }
@@ -592,6 +623,36 @@ impl Validator {
         Ok(principal)
     }
 
+    /// The principal of an identity provider's token: the bound app's checks, with the
+    /// app's live roles — or, when the app impersonates a user, that user's live
+    /// permissions in the app's environment (an unknown or inactive user: 401).
+    fn external_principal(&self, federation: &Federation, token: &str, io: Io) -> Step<Principal> {
+        let caller = self.external_caller(federation, token, io)?;
+        let binding = &caller.binding;
+        let mut principal = self.app_principal(
+            binding.client_id.clone(),
+            AppCredential::External {
+                external_client_id: binding.external_client_id.clone(),
+                impersonating: binding.impersonate.clone(),
+            },
+            None,
+            io,
+        )?;
+        if let Some(username) = &binding.impersonate {
+            let user = self
+                .live
+                .user(username, io)?
+                .filter(|u| u.status == AppStatus::Active)
+                .ok_or(Error::Unauthenticated(
+                    "impersonated user unknown or inactive",
+                ))?;
+            principal.grants =
+                crate::federation::user_grants_in(&self.live, &user, binding.environment_id, io)?;
+            principal.global = user.role == Some(BuiltinRole::SuperAdmin);
+        }
+        Ok(principal)
+    }
+
     /// The checks every credential of a client app meets, whatever its kind: the app
     /// exists and is active, its environment exists, is enabled and is the pinned one
     /// (if any), and its grants are its roles' permissions right now.
@@ -650,8 +711,9 @@ impl Validator {
             .live
             .admin_by_credential(&digest, io)?
             .ok_or(Error::Unauthenticated("unknown or revoked credential"))?;
-        // Personal credentials belong to Super Admins; one demoted keeps none.
-        if admin.role != BuiltinRole::SuperAdmin {
+        // Personal credentials belong to active Super Admins; one demoted or
+        // deactivated keeps none that works.
+        if admin.role != Some(BuiltinRole::SuperAdmin) || admin.status != AppStatus::Active {
             return Err(Error::Unauthenticated("unknown or revoked credential").into());
         }
         Ok(Principal {
@@ -659,7 +721,7 @@ impl Validator {
                 admin_id: admin.id,
                 username: admin.username.clone(),
             },
-            grants: admin.role.grants(),
+            grants: BuiltinRole::SuperAdmin.grants(),
             scope_limit: None,
             global: true,
         })

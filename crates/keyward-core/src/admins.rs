@@ -1,16 +1,37 @@
-//! Use cases on admin users, their personal credentials, and the first-start bootstrap.
+//! Use cases on users (people who manage Keyward: a global built-in role or roles
+//! inside environments, and a status), Super Admins' personal credentials, and the
+//! first-start bootstrap.
 
 use keyward_domain::{
-    AdminUser, BuiltinRole, Cursor, EnvironmentName, EnvironmentSlug, Page, PageLimit, Password,
-    SortOrder, Username, ValidationError,
+    AdminUser, BuiltinRole, Cursor, EnvironmentName, EnvironmentSlug, Grants, Page, PageLimit,
+    Password, RoleId, SortOrder, UserStatus, Username, ValidationError,
 };
 use keyward_store::{ChangeSubject, NewAdmin, NewEnvironment, StoreError};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Resource};
-use crate::roles::ensure_no_escalation;
+use crate::roles::{ensure_no_escalation, parse_role_names};
 use crate::secret::{credential_digest, PersonalCredential};
 use crate::{Keyward, Principal};
+
+/// A user's roles as a request gives them: one global built-in role, or roles inside
+/// environments.
+#[derive(Debug, Clone)]
+pub enum UserRoles {
+    /// `Super Admin` or `Admin`, everywhere.
+    Global(String),
+    /// Role names (built-in or custom) per environment.
+    PerEnvironment(Vec<EnvironmentRolesInput>),
+}
+
+/// Role names inside one environment, as a request gives them.
+#[derive(Debug, Clone)]
+pub struct EnvironmentRolesInput {
+    /// The environment's slug.
+    pub environment: String,
+    /// Role names there.
+    pub roles: Vec<String>,
+}
 
 /// What the first-start bootstrap did.
 pub enum BootstrapOutcome {
@@ -72,7 +93,8 @@ impl Keyward {
         let new = NewAdmin {
             username: Username::parse(BOOTSTRAP_ADMIN).map_err(Error::invalid)?,
             password_hash: None,
-            role: BuiltinRole::SuperAdmin,
+            role: Some(BuiltinRole::SuperAdmin),
+            role_ids: Vec::new(),
             credential_digest: Some(digest),
         };
         match self.store.create_admin(&new, now) {
@@ -93,7 +115,8 @@ impl Keyward {
             .ok_or(Error::NotFound(Resource::Admin))
     }
 
-    /// Creates an admin user. Without a password, one is generated and returned once.
+    /// Creates an admin user with a global built-in role (`Super Admin` or `Admin`).
+    /// Without a password, one is generated and returned once.
     pub fn create_admin(
         &self,
         principal: &Principal,
@@ -101,15 +124,33 @@ impl Keyward {
         password: Option<String>,
         role: &str,
     ) -> Result<(AdminUser, Option<Zeroizing<String>>), Error> {
+        self.create_user(
+            principal,
+            username,
+            password,
+            &UserRoles::Global(role.to_owned()),
+        )
+    }
+
+    /// Creates a user with a global built-in role or roles inside environments. Without
+    /// a password, one is generated and returned once.
+    pub fn create_user(
+        &self,
+        principal: &Principal,
+        username: &str,
+        password: Option<String>,
+        roles: &UserRoles,
+    ) -> Result<(AdminUser, Option<Zeroizing<String>>), Error> {
         let mut errors = Vec::new();
         let username = Username::parse(username).map_err(|e| errors.push(e)).ok();
-        let role = BuiltinRole::from_name(role);
-        if role.is_none() {
-            errors.push(ValidationError::new(
-                "role",
-                "must be `Super Admin` or `Admin`",
-            ));
-        }
+        let resolved = match self.resolve_user_roles(roles) {
+            Ok(r) => Some(r),
+            Err(Error::Invalid(mut e)) => {
+                errors.append(&mut e);
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let (password, generated) = match password {
             Some(p) => (Password::parse(p).map_err(|e| errors.push(e)).ok(), None),
             None => {
@@ -117,12 +158,12 @@ impl Keyward {
                 (Password::parse(text.to_string()).ok(), Some(text))
             }
         };
-        let (Some(username), Some(role), Some(password), true) =
-            (username, role, password, errors.is_empty())
+        let (Some(username), Some((role, role_ids, grants)), Some(password), true) =
+            (username, resolved, password, errors.is_empty())
         else {
             return Err(Error::Invalid(errors));
         };
-        ensure_no_escalation(principal, &role.grants())?;
+        ensure_no_escalation(principal, &grants)?;
         let password_hash = Some(
             self.hasher
                 .hash(password.expose().as_bytes(), &mut self.rng())?,
@@ -134,6 +175,7 @@ impl Keyward {
                     username,
                     password_hash,
                     role,
+                    role_ids,
                     credential_digest: None,
                 },
                 self.clock.now(),
@@ -141,6 +183,127 @@ impl Keyward {
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
         Ok((admin, generated))
+    }
+
+    /// A user's roles as given (a global built-in role name, or role names per
+    /// environment slug): the stored form and the union of what they grant.
+    fn resolve_user_roles(
+        &self,
+        roles: &UserRoles,
+    ) -> Result<(Option<BuiltinRole>, Vec<RoleId>, Grants), Error> {
+        match roles {
+            UserRoles::Global(name) => {
+                let role = BuiltinRole::from_name(name).ok_or_else(|| {
+                    Error::invalid(ValidationError::new(
+                        "role",
+                        "must be `Super Admin` or `Admin`",
+                    ))
+                })?;
+                Ok((Some(role), Vec::new(), role.grants()))
+            }
+            UserRoles::PerEnvironment(list) => {
+                let mut errors = Vec::new();
+                let mut ids = Vec::new();
+                let mut grants = Grants::none();
+                for (i, entry) in list.iter().enumerate() {
+                    let Some(env) = EnvironmentSlug::parse(&entry.environment)
+                        .ok()
+                        .map(|slug| self.store.environment_by_slug(&slug))
+                        .transpose()?
+                        .flatten()
+                    else {
+                        errors.push(ValidationError::new(
+                            format!("roles[{i}].environment"),
+                            format!("no environment `{}`", entry.environment),
+                        ));
+                        continue;
+                    };
+                    let names = match parse_role_names(&entry.roles) {
+                        Ok(n) => n,
+                        Err(Error::Invalid(e)) => {
+                            errors.extend(e.into_iter().map(|v| {
+                                ValidationError::new(format!("roles[{i}].{}", v.field), v.message)
+                            }));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    match self.store.roles_by_names(env.id, &names) {
+                        Ok(found) => {
+                            for role in found {
+                                grants.extend(&role.grants());
+                                ids.push(role.id);
+                            }
+                        }
+                        Err(StoreError::UnknownRole(name)) => errors.push(ValidationError::new(
+                            format!("roles[{i}].roles"),
+                            format!("no role named `{name}` in environment `{}`", env.slug),
+                        )),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(Error::Invalid(errors));
+                }
+                Ok((None, ids, grants))
+            }
+        }
+    }
+
+    /// Everything a user's roles grant, over every environment: what a caller must hold
+    /// to create, change, deactivate or delete that user.
+    pub(crate) fn grants_of_user(&self, user: &AdminUser) -> Result<Grants, Error> {
+        let mut grants = user.role.map_or_else(Grants::none, BuiltinRole::grants);
+        for entry in &user.environment_roles {
+            if let Some(env) = self.store.environment_by_slug(&entry.environment)? {
+                for role in self
+                    .store
+                    .roles_by_names(env.id, &entry.roles)
+                    .unwrap_or_default()
+                {
+                    grants.extend(&role.grants());
+                }
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Replaces a user's roles (a global built-in role, or roles per environment); the
+    /// change applies to the user's next call. Never leaves no active Super Admin.
+    pub fn replace_user_roles(
+        &self,
+        principal: &Principal,
+        username: &str,
+        roles: &UserRoles,
+    ) -> Result<AdminUser, Error> {
+        let user = self.admin(username)?;
+        let (role, role_ids, grants) = self.resolve_user_roles(roles)?;
+        ensure_no_escalation(principal, &self.grants_of_user(&user)?)?;
+        ensure_no_escalation(principal, &grants)?;
+        let updated = self
+            .store
+            .replace_user_roles(user.id, role, &role_ids, self.clock.now())
+            .map_err(|e| Error::from_store(e, Resource::Admin))?;
+        self.changed(&ChangeSubject::Admin(user.id));
+        Ok(updated)
+    }
+
+    /// Activates or deactivates a user (idempotent). A deactivated user's personal
+    /// credential and impersonations stop at once. Never leaves no active Super Admin.
+    pub fn set_user_status(
+        &self,
+        principal: &Principal,
+        username: &str,
+        status: UserStatus,
+    ) -> Result<AdminUser, Error> {
+        let user = self.admin(username)?;
+        ensure_no_escalation(principal, &self.grants_of_user(&user)?)?;
+        let updated = self
+            .store
+            .set_user_status(user.id, status, self.clock.now())
+            .map_err(|e| Error::from_store(e, Resource::Admin))?;
+        self.changed(&ChangeSubject::Admin(user.id));
+        Ok(updated)
     }
 
     /// Admin users, paginated.
@@ -161,7 +324,7 @@ impl Keyward {
     /// Deletes an admin user (never the last Super Admin); their credential stops at once.
     pub fn delete_admin(&self, principal: &Principal, username: &str) -> Result<(), Error> {
         let admin = self.admin(username)?;
-        ensure_no_escalation(principal, &admin.role.grants())?;
+        ensure_no_escalation(principal, &self.grants_of_user(&admin)?)?;
         // The store re-checks "not the last Super Admin" inside its write transaction.
         self.store
             .delete_admin(admin.id, self.clock.now())
@@ -178,12 +341,12 @@ impl Keyward {
         username: &str,
     ) -> Result<(AdminUser, PersonalCredential), Error> {
         let admin = self.admin(username)?;
-        if admin.role != BuiltinRole::SuperAdmin {
+        if admin.role != Some(BuiltinRole::SuperAdmin) {
             return Err(Error::NotSuperAdmin);
         }
         // A Super Admin's credential carries every permission: only a principal that
         // holds every permission (not a down-scoped token) may mint one.
-        ensure_no_escalation(principal, &admin.role.grants())?;
+        ensure_no_escalation(principal, &BuiltinRole::SuperAdmin.grants())?;
         let credential = PersonalCredential::generate(&mut self.rng());
         let updated = self
             .store

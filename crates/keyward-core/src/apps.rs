@@ -35,7 +35,7 @@ pub struct CreatedApp {
 
 impl Keyward {
     /// The app as a use case answers it, with its last use as this process knows it.
-    fn in_environment(&self, mut app: ClientApp, env: &Environment) -> AppInEnvironment {
+    pub(crate) fn in_environment(&self, mut app: ClientApp, env: &Environment) -> AppInEnvironment {
         // Usage is written in batches: show what this process knows already.
         let pending = self.caches.usage.pending_app(app.id);
         app.last_used_at = app.last_used_at.max(pending);
@@ -142,8 +142,30 @@ impl Keyward {
         name: &str,
         roles: &[String],
     ) -> Result<CreatedApp, Error> {
+        self.create_bound_app(principal, env, name, roles, None, None)
+    }
+
+    /// [`Self::create_app`], bound at once to the environment's identity provider by
+    /// `external_client_id` (optionally impersonating a user): the app and its binding
+    /// are written in one transaction, so a taken external client ID creates nothing.
+    pub fn create_bound_app(
+        &self,
+        principal: &Principal,
+        env: &str,
+        name: &str,
+        roles: &[String],
+        external_client_id: Option<&str>,
+        impersonate: Option<&str>,
+    ) -> Result<CreatedApp, Error> {
         let env = self.environment(env)?;
         let mut errors = Vec::new();
+        let user = match self.check_binding(external_client_id, impersonate) {
+            Ok(user) => user,
+            Err(mut e) => {
+                errors.append(&mut e);
+                None
+            }
+        };
         let name = AppName::parse(name).map_err(|e| errors.push(e)).ok();
         let roles = match parse_role_names(roles) {
             Ok(r) => Some(r),
@@ -158,6 +180,9 @@ impl Keyward {
         };
         let (role_ids, grants) = self.resolve_roles(&env, &roles)?;
         ensure_no_escalation(principal, &grants)?;
+        if let Some(user) = &user {
+            ensure_no_escalation(principal, &self.grants_of_user(user)?)?;
+        }
         grants
             .ensure_fits_one_token("roles")
             .map_err(|e| Error::Invalid(vec![e]))?;
@@ -175,15 +200,34 @@ impl Keyward {
             secret: self.new_secret(&secret)?,
             role_ids,
         };
-        let app = self
-            .store
-            .create_app(&new, self.config.quota, self.clock.now())
+        let now = self.clock.now();
+        let mut created = None;
+        let mut binding_taken = false;
+        self.store
+            .transaction(&mut || {
+                let app = self.store.create_app(&new, self.config.quota, now)?;
+                let app = match external_client_id {
+                    None => app,
+                    Some(ext) => self
+                        .store
+                        .bind_external(app.id, Some(ext), user.as_ref().map(|u| &u.username), now)
+                        .inspect_err(|e| {
+                            binding_taken = matches!(e, keyward_store::StoreError::NameTaken);
+                        })?,
+                };
+                created = Some(app);
+                Ok(())
+            })
             .map_err(|e| match e {
                 keyward_store::StoreError::QuotaReached => {
                     Error::QuotaReached(self.config.quota.client_apps_per_environment)
                 }
+                keyward_store::StoreError::NameTaken if binding_taken => {
+                    Error::NameTaken(Resource::ExternalClientId)
+                }
                 other => Error::from_store(other, Resource::ClientApp),
             })?;
+        let app = created.ok_or_else(|| Error::Internal("created app missing".into()))?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
         let shown = self.in_environment(app, &env);
         Ok(CreatedApp {

@@ -22,6 +22,10 @@ pub enum Resource {
     ApiKey,
     /// A client secret of a client app.
     ClientSecret,
+    /// An environment's identity provider.
+    IdentityProvider,
+    /// An app's external client ID (its binding to the identity provider).
+    ExternalClientId,
 }
 
 impl Resource {
@@ -34,6 +38,8 @@ impl Resource {
             Self::Admin => "admin user",
             Self::ApiKey => "API key",
             Self::ClientSecret => "client secret",
+            Self::IdentityProvider => "identity provider",
+            Self::ExternalClientId => "external client ID",
         }
     }
 }
@@ -59,6 +65,10 @@ pub enum Error {
     /// The secret named is the app's current one; only a rotation replaces it.
     #[error("the current secret cannot be ended; rotate the secret instead")]
     CurrentSecret,
+    /// An identity provider's discovery failed (unreachable, not JSON, no token
+    /// endpoint, issuer mismatch): the reason.
+    #[error("identity provider discovery failed: {0}")]
+    DiscoveryFailed(String),
     /// The app is active; deactivate it before deleting it.
     #[error("the client app is active; deactivate it first")]
     AppIsActive,

@@ -193,6 +193,19 @@ impl IssuerCaches {
         mac.finalize().into_bytes().into()
     }
 
+    /// A keyed hash of several parts (each followed by a NUL).
+    pub(crate) fn mac_parts(&self, parts: &[&str]) -> [u8; 32] {
+        let mut mac = match HmacSha256::new_from_slice(&self.mac_key) {
+            Ok(m) => m,
+            Err(_) => return [0; 32],
+        };
+        for part in parts {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// Whether this secret was verified for this client within the last
     /// [`VERIFIED_SECRET_TTL_SECS`]. The lookup is by the keyed hash itself: it is
     /// unpredictable without the process's key, so the map's key comparison leaks
@@ -354,11 +367,28 @@ impl Keyward {
                 client_id,
                 client_secret,
                 method: SecretMethod::Basic | SecretMethod::Post,
-            } => self.authenticate_secret(client_id, client_secret, source, io),
+            } => {
+                // A client ID Keyward does not know may be one its environment's
+                // identity provider issued, bound to an app: brokered.
+                if self.federation.get().is_some() && !self.is_local_client(client_id, io)? {
+                    if let Some(binding) = self.validator.live().binding(client_id, io)? {
+                        return self.authenticate_brokered(&binding, client_secret, source, io);
+                    }
+                }
+                self.authenticate_secret(client_id, client_secret, source, io)
+            }
             ClientCredentials::Assertion {
                 client_id,
                 assertion,
             } => self.authenticate_assertion(client_id.as_deref(), assertion, io),
+        }
+    }
+
+    /// Whether `client_id` names an app of Keyward's own (a tombstone included).
+    fn is_local_client(&self, client_id: &str, io: Io) -> Step<bool> {
+        match ClientId::parse(client_id) {
+            Ok(id) => Ok(self.validator.live().app(&id, io)?.is_some()),
+            Err(_) => Ok(false),
         }
     }
 

@@ -18,6 +18,17 @@ pub fn environment_issuer(base: &str, env: &str) -> String {
     }
 }
 
+/// Whether `iss` is one of Keyward's own issuers on a server whose public URL is
+/// `base` (the public URL itself, or an environment's issuer under it). Anything else is
+/// an external identity provider's token (federation).
+pub fn is_own_issuer(base: &str, iss: &str) -> bool {
+    iss == base
+        || iss
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix("/environments/"))
+            .is_some_and(|slug| !slug.is_empty() && !slug.contains('/'))
+}
+
 /// The token endpoint of a server whose public URL is `base`.
 pub fn token_endpoint(base: &str) -> String {
     format!("{base}/oauth2/token")
@@ -35,5 +46,11 @@ mod tests {
             "https://k/environments/staging"
         );
         assert_eq!(token_endpoint("https://k"), "https://k/oauth2/token");
+        assert!(is_own_issuer("https://k", "https://k"));
+        assert!(is_own_issuer("https://k", "https://k/environments/staging"));
+        assert!(!is_own_issuer("https://k", "https://k/environments/"));
+        assert!(!is_own_issuer("https://k", "https://k/environments/a/b"));
+        assert!(!is_own_issuer("https://k", "https://idp.example"));
+        assert!(!is_own_issuer("https://k", "https://k.evil/environments/x"));
     }
 }

@@ -28,6 +28,7 @@ pub mod clock;
 mod credentials;
 mod environments;
 mod error;
+pub mod federation;
 mod follow;
 pub mod hashing;
 pub mod introspection;
@@ -50,7 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{KeySource, Principal, PrincipalKind, Target, Validator, ValidatorConfig};
-pub use admins::BootstrapOutcome;
+pub use admins::{BootstrapOutcome, EnvironmentRolesInput, UserRoles};
 pub use apps::{AppInEnvironment, CreatedApp};
 pub use clock::{Clock, Io, SystemClock};
 pub use credentials::{CreatedApiKey, RotatedSecret};
@@ -136,6 +137,8 @@ pub struct Keyward {
     config: CoreConfig,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Randomness>,
+    /// Federation, once the server gives an outbound client ([`Self::enable_federation`]).
+    federation: std::sync::OnceLock<Arc<federation::Federation>>,
 }
 
 impl Keyward {
@@ -221,12 +224,27 @@ impl Keyward {
             config,
             clock,
             random,
+            federation: std::sync::OnceLock::new(),
         })
     }
 
     /// The master key that encrypts signing keys at rest.
     pub(crate) fn master_key(&self) -> Result<Arc<MasterKey>, Error> {
         Ok(Arc::clone(&self.master))
+    }
+
+    /// Turns federation on with `upstream` as the outbound HTTP client (once; later
+    /// calls change nothing). Without it, identity providers cannot be configured and
+    /// brokered requests and external tokens are refused.
+    pub fn enable_federation(
+        &self,
+        upstream: Arc<dyn federation::Upstream>,
+        config: federation::FederationConfig,
+    ) {
+        let federation = Arc::new(federation::Federation::new(upstream, config));
+        if self.federation.set(Arc::clone(&federation)).is_ok() {
+            self.validator.set_federation(federation);
+        }
     }
 
     /// The RNG the use cases draw from.

@@ -11,8 +11,13 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Grants, Role, RoleId};
-use keyward_store::{ApiKeyState, AppState, AppStore, ChangeSubject, LiveSource, StoredSecret};
+use keyward_domain::{
+    AdminUser, ClientId, Environment, EnvironmentId, Grants, Role, RoleId, Username,
+};
+use keyward_store::{
+    ApiKeyState, AppState, AppStore, ChangeSubject, ExternalBinding, IdentityProvider, LiveSource,
+    StoredSecret, UserState,
+};
 
 use crate::bounded::BoundedMap;
 use crate::clock::Io;
@@ -41,6 +46,20 @@ struct Maps {
     api_keys: BoundedMap<[u8; 32], Arc<ApiKeyState>>,
     /// Key digests storage did not know; dropped on any API-key change.
     missing_api_keys: BoundedMap<[u8; 32], ()>,
+    /// Users by lower-case username (whom apps impersonate).
+    users: BoundedMap<String, Arc<UserState>>,
+    /// Usernames storage did not know; dropped on any user change.
+    missing_users: BoundedMap<String, ()>,
+    /// Apps' bindings by external client ID.
+    bindings: BoundedMap<String, Arc<ExternalBinding>>,
+    /// External client IDs bound to nothing; dropped on any app change.
+    missing_bindings: BoundedMap<String, ()>,
+    /// Environments' identity providers.
+    idps: BoundedMap<EnvironmentId, Arc<IdentityProvider>>,
+    /// Environments without one.
+    missing_idps: BoundedMap<EnvironmentId, ()>,
+    /// Identity providers by issuer.
+    idps_by_issuer: BoundedMap<String, Arc<Vec<IdentityProvider>>>,
 }
 
 impl Default for Maps {
@@ -55,6 +74,13 @@ impl Default for Maps {
             secrets: BoundedMap::new(MAX_ENTRIES),
             api_keys: BoundedMap::new(MAX_ENTRIES),
             missing_api_keys: BoundedMap::new(MAX_MISSING),
+            users: BoundedMap::new(MAX_ENTRIES),
+            missing_users: BoundedMap::new(MAX_MISSING),
+            bindings: BoundedMap::new(MAX_ENTRIES),
+            missing_bindings: BoundedMap::new(MAX_MISSING),
+            idps: BoundedMap::new(MAX_ENTRIES),
+            missing_idps: BoundedMap::new(MAX_MISSING),
+            idps_by_issuer: BoundedMap::new(MAX_MISSING),
         }
     }
 }
@@ -231,6 +257,70 @@ impl LiveState {
         )
     }
 
+    /// The user with this username (case-insensitively).
+    pub(crate) fn user(&self, username: &Username, io: Io) -> Step<Option<Arc<UserState>>> {
+        let key = username.as_str().to_lowercase();
+        self.cached(
+            io,
+            &key,
+            |m| &m.users,
+            |m| &mut m.users,
+            Some((|m| &m.missing_users, |m| &mut m.missing_users)),
+            || Ok(self.source.user_by_username(username)?),
+        )
+    }
+
+    /// The live app bound to this external client ID.
+    pub(crate) fn binding(
+        &self,
+        external_client_id: &str,
+        io: Io,
+    ) -> Step<Option<Arc<ExternalBinding>>> {
+        let key = external_client_id.to_owned();
+        self.cached(
+            io,
+            &key,
+            |m| &m.bindings,
+            |m| &mut m.bindings,
+            Some((|m| &m.missing_bindings, |m| &mut m.missing_bindings)),
+            || Ok(self.source.external_binding(external_client_id)?),
+        )
+    }
+
+    /// An environment's identity provider.
+    pub(crate) fn identity_provider(
+        &self,
+        env: EnvironmentId,
+        io: Io,
+    ) -> Step<Option<Arc<IdentityProvider>>> {
+        self.cached(
+            io,
+            &env,
+            |m| &m.idps,
+            |m| &mut m.idps,
+            Some((|m| &m.missing_idps, |m| &mut m.missing_idps)),
+            || Ok(self.source.identity_provider(env)?),
+        )
+    }
+
+    /// The identity providers naming this issuer.
+    pub(crate) fn identity_providers_by_issuer(
+        &self,
+        issuer: &str,
+        io: Io,
+    ) -> Step<Arc<Vec<IdentityProvider>>> {
+        let key = issuer.to_owned();
+        let found = self.cached(
+            io,
+            &key,
+            |m| &m.idps_by_issuer,
+            |m| &mut m.idps_by_issuer,
+            None,
+            || Ok(Some(self.source.identity_providers_by_issuer(issuer)?)),
+        )?;
+        Ok(found.unwrap_or_default())
+    }
+
     /// The admin holding the personal credential with this digest.
     pub(crate) fn admin_by_credential(
         &self,
@@ -271,6 +361,14 @@ impl LiveState {
                 maps.apps.remove(cid);
                 maps.missing_apps.remove(cid);
                 maps.secrets.remove(cid);
+                // Its binding may have changed: drop it, and forget unbound IDs.
+                maps.bindings.retain(|_, b| b.client_id != *cid);
+                maps.missing_bindings.clear();
+            }
+            ChangeSubject::IdentityProvider(env) => {
+                maps.idps.remove(env);
+                maps.missing_idps.remove(env);
+                maps.idps_by_issuer.clear();
             }
             ChangeSubject::Role(id) => {
                 maps.roles.remove(id);
@@ -280,6 +378,8 @@ impl LiveState {
             }
             ChangeSubject::Admin(id) => {
                 maps.admins.retain(|_, a| a.id != *id);
+                maps.users.retain(|_, u| u.id != *id);
+                maps.missing_users.clear();
                 // A new credential's digest may have been tried (and missed) before.
                 maps.missing_admins.clear();
             }

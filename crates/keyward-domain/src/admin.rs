@@ -77,15 +77,32 @@ impl fmt::Debug for Password {
 /// The built-in role an admin user holds (admins are global: not tied to an environment).
 pub type AdminRole = BuiltinRole;
 
-/// An admin user as stored.
+/// A user's status: an inactive user's credential, sessions and impersonations stop.
+pub type UserStatus = crate::AppStatus;
+
+/// A user's roles inside one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRoles {
+    /// The environment.
+    pub environment: crate::EnvironmentSlug,
+    /// The roles' names there (built-in or custom), sorted.
+    pub roles: Vec<crate::RoleName>,
+}
+
+/// A user (a person who manages Keyward) as stored. Historically "admin user": the
+/// storage and type names kept the word, the API says "user".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminUser {
     /// Storage identity.
     pub id: AdminId,
     /// Login name.
     pub username: Username,
-    /// `Super Admin` or `Admin`.
-    pub role: AdminRole,
+    /// The global built-in role (`Super Admin` or `Admin`), if the user has one.
+    pub role: Option<AdminRole>,
+    /// Roles inside environments (for a user without a global role).
+    pub environment_roles: Vec<EnvironmentRoles>,
+    /// Active or inactive.
+    pub status: UserStatus,
     /// Whether a personal API credential is currently issued (Super Admins only).
     pub has_credential: bool,
     /// When the current personal credential was issued.

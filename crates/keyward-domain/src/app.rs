@@ -145,6 +145,10 @@ pub struct ClientApp {
     pub created_at: DateTime<Utc>,
     /// Last token issued (or API key used); `None` until then.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The client ID its environment's identity provider knows it by, if bound.
+    pub external_client_id: Option<String>,
+    /// The user whose live permissions it acts with, if any.
+    pub impersonate: Option<crate::Username>,
 }
 
 impl ClientApp {
@@ -228,6 +232,8 @@ mod tests {
             roles: vec![],
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             last_used_at: None,
+            external_client_id: None,
+            impersonate: None,
         };
         assert!(!app.may_be_deleted());
         app.status = AppStatus::Inactive;

@@ -21,7 +21,7 @@ mod page;
 mod permission;
 mod role;
 
-pub use admin::{AdminId, AdminRole, AdminUser, Password, Username};
+pub use admin::{AdminId, AdminRole, AdminUser, EnvironmentRoles, Password, UserStatus, Username};
 pub use app::{AppId, AppName, AppStatus, ClientApp, ClientId, Quota};
 pub use credential::{
     api_key_expiry, grace_period, live_at, ApiKey, ApiKeyName, AppSecret, CredentialId,

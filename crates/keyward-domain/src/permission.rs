@@ -13,6 +13,7 @@ pub const RESERVED_RESOURCES: &[&str] = &[
     "api_keys",
     "client_apps",
     "environments",
+    "identity_providers",
     "keys",
     "roles",
     "tokens",

@@ -101,6 +101,7 @@ impl BuiltinRole {
                     "roles:*",
                     "client_apps:*",
                     "api_keys:*",
+                    "identity_providers:*",
                     "tokens:introspect",
                 ]
                 .iter()

@@ -245,6 +245,8 @@ pub enum FieldKind {
     /// A list of JSON objects (e.g. the keys of a JWK Set), checked further by the use
     /// case.
     ObjectList,
+    /// Any JSON value: the handler checks its shape and names every error's field.
+    Json,
 }
 
 /// One field of a JSON request body, as the strict reader checks it.
@@ -364,6 +366,7 @@ impl JsonObject {
                 {
                     None
                 }
+                (FieldKind::Json, _) => None,
                 (FieldKind::TextList, Value::Array(items)) => {
                     for (i, item) in items.iter().enumerate() {
                         if !item.is_string() {

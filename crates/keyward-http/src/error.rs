@@ -83,7 +83,7 @@ impl Class {
 /// Classifies a core error (see [`Class`]).
 pub(crate) fn classify(e: &Error) -> Class {
     match e {
-        Error::Invalid(_) => Class::Invalid,
+        Error::Invalid(_) | Error::DiscoveryFailed(_) => Class::Invalid,
         Error::NotFound(_) => Class::NotFound,
         Error::NameTaken(_)
         | Error::QuotaReached(_)
@@ -346,6 +346,12 @@ impl From<Error> for ApiError {
             Error::Invalid(errors) => {
                 ApiError::invalid(errors.into_iter().map(|v| (v.field, v.message)).collect())
             }
+            Error::DiscoveryFailed(_) => ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                "idp-discovery-failed",
+                "Identity provider discovery failed",
+                detail,
+            ),
             Error::NotFound(r) => ApiError::new(
                 S::NOT_FOUND,
                 "not-found",
@@ -603,6 +609,11 @@ impl OAuthError {
                 "storage is unavailable; try again shortly".to_owned(),
                 Some(1),
             ),
+            // Federation's messages name what the identity provider said (its error
+            // code, its HTTP status, or how it failed) and never a secret.
+            (Class::Upstream, Error::Upstream(m)) => {
+                ("temporarily_unavailable", m.clone(), Some(1))
+            }
             (Class::Upstream, _) => (
                 "temporarily_unavailable",
                 "a system Keyward depends on did not answer; try again shortly".to_owned(),
@@ -668,6 +679,7 @@ mod tests {
     fn every_error() -> Vec<Error> {
         let all = vec![
             Error::Invalid(vec![ValidationError::new("name", "bad")]),
+            Error::DiscoveryFailed("unreachable".into()),
             Error::NotFound(Resource::ClientApp),
             Error::NameTaken(Resource::Role),
             Error::QuotaReached(20),
@@ -693,6 +705,7 @@ mod tests {
         for e in &all {
             match e {
                 Error::Invalid(_)
+                | Error::DiscoveryFailed(_)
                 | Error::NotFound(_)
                 | Error::NameTaken(_)
                 | Error::QuotaReached(_)

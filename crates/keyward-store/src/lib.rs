@@ -146,6 +146,14 @@ pub trait LiveSource: Send + Sync {
     fn roles_by_ids(&self, ids: &[RoleId]) -> StoreResult<Vec<Role>>;
     /// The admin holding the personal credential with this SHA-256 digest.
     fn admin_by_credential(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>>;
+    /// The user with this username (case-insensitively), for impersonation.
+    fn user_by_username(&self, username: &Username) -> StoreResult<Option<UserState>>;
+    /// The live app bound to this external client ID, if any.
+    fn external_binding(&self, external_client_id: &str) -> StoreResult<Option<ExternalBinding>>;
+    /// An environment's identity provider.
+    fn identity_provider(&self, env: EnvironmentId) -> StoreResult<Option<IdentityProvider>>;
+    /// The identity providers naming this issuer (external tokens are matched by `iss`).
+    fn identity_providers_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>>;
     /// The API key with this SHA-256 digest (expired ones included: the caller checks
     /// the expiry against its clock).
     fn api_key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<ApiKeyState>>;
@@ -337,6 +345,40 @@ pub trait AdminStore: Send + Sync {
     ) -> StoreResult<AdminUser>;
     /// Whether any admin exists (false only on a fresh database).
     fn any_admin(&self) -> StoreResult<bool>;
+    /// Replaces a user's global role and environment roles. `LastSuperAdmin` when no
+    /// active Super Admin would be left.
+    fn replace_user_roles(
+        &self,
+        id: AdminId,
+        role: Option<keyward_domain::AdminRole>,
+        role_ids: &[RoleId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<AdminUser>;
+    /// Activates or deactivates a user. `LastSuperAdmin` when no active Super Admin
+    /// would be left.
+    fn set_user_status(
+        &self,
+        id: AdminId,
+        status: AppStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AdminUser>;
+}
+
+/// Federation: environments' identity providers and apps' bindings to them.
+pub trait FederationStore: Send + Sync {
+    /// Sets (creates or replaces) an environment's identity provider.
+    fn set_identity_provider(&self, idp: &IdentityProvider) -> StoreResult<IdentityProvider>;
+    /// Removes an environment's identity provider (`NotFound` if it has none).
+    fn delete_identity_provider(&self, env: EnvironmentId, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Binds a live app to an external client ID (unique across Keyward: `NameTaken`),
+    /// optionally impersonating a user; `None` unbinds.
+    fn bind_external(
+        &self,
+        app: AppId,
+        external_client_id: Option<&str>,
+        impersonate: Option<&Username>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ClientApp>;
 }
 
 /// Writing signing keys (reading them is [`LiveSource::signing_keys`]).
@@ -417,6 +459,7 @@ pub trait Store:
     + AppStore
     + ApiKeyStore
     + AdminStore
+    + FederationStore
     + SigningKeyStore
     + OAuthStore
     + ChangeFeed
@@ -431,6 +474,7 @@ impl<T> Store for T where
         + AppStore
         + ApiKeyStore
         + AdminStore
+        + FederationStore
         + SigningKeyStore
         + OAuthStore
         + ChangeFeed

@@ -164,6 +164,61 @@ impl Usage {
     }
 }
 
+/// What a credential check needs to know about a user (whom an app impersonates), as
+/// stored right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    /// Storage identity.
+    pub id: keyward_domain::AdminId,
+    /// Login name.
+    pub username: Username,
+    /// The global built-in role, if any.
+    pub role: Option<AdminRole>,
+    /// Active or inactive.
+    pub status: AppStatus,
+    /// Roles inside environments (each role names its environment).
+    pub role_ids: Vec<RoleId>,
+}
+
+/// What a credential check needs to know about an app's binding to its environment's
+/// identity provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalBinding {
+    /// The client ID the identity provider knows the app by.
+    pub external_client_id: String,
+    /// The app (Keyward's client ID).
+    pub client_id: ClientId,
+    /// The app's environment.
+    pub environment_id: EnvironmentId,
+    /// The user the app acts as, if any.
+    pub impersonate: Option<Username>,
+}
+
+/// An environment's identity provider, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProvider {
+    /// The environment it serves.
+    pub environment_id: EnvironmentId,
+    /// Its issuer (discovered, or given), which external tokens must name.
+    pub issuer: Option<String>,
+    /// Where brokered client credentials are sent.
+    pub token_endpoint: String,
+    /// Where its public keys are.
+    pub jwks_uri: Option<String>,
+    /// The `aud` external tokens must carry, if set.
+    pub audience: Option<String>,
+    /// The claims that may carry the client ID, tried in order.
+    pub client_id_claims: Vec<String>,
+    /// The scope sent upstream when brokering.
+    pub scope: Option<String>,
+    /// Whether it is used at all.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A list query over client apps.
 #[derive(Debug, Clone, Default)]
 pub struct AppQuery {
@@ -177,14 +232,16 @@ pub struct AppQuery {
     pub cursor: Option<Cursor>,
 }
 
-/// A new admin user.
+/// A new user.
 pub struct NewAdmin {
     /// Login name.
     pub username: Username,
     /// The argon2id PHC string of the password, if one was set.
     pub password_hash: Option<String>,
-    /// Built-in role.
-    pub role: AdminRole,
+    /// The global built-in role, if any.
+    pub role: Option<AdminRole>,
+    /// Roles inside environments (each role names its environment).
+    pub role_ids: Vec<RoleId>,
     /// SHA-256 digest of a personal credential to issue at once.
     pub credential_digest: Option<[u8; 32]>,
 }
@@ -227,8 +284,10 @@ pub enum ChangeSubject {
     Role(RoleId),
     /// An environment was created, renamed, enabled or disabled.
     Environment(EnvironmentId),
-    /// An admin or their credential changed.
+    /// A user, their roles, status or credential changed.
     Admin(keyward_domain::AdminId),
+    /// An environment's identity provider was set, changed or removed.
+    IdentityProvider(EnvironmentId),
     /// Signing keys were added or retired.
     SigningKeys,
     /// An access token was revoked (RFC 7009): followers add it to the tokens they

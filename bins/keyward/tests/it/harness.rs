@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod db;
+mod idp;
 mod management;
 mod oauth;
 mod postgres;
@@ -13,6 +14,7 @@ mod standards;
 pub use db::{
     create_postgres_database, database_url_for, is_postgres, postgres_server, with_database,
 };
+pub use idp::*;
 pub use management::*;
 pub use oauth::*;
 pub use postgres::OwnPostgres;

@@ -33,6 +33,10 @@ mod client_app_listing;
 mod api_keys;
 mod secret_rotation;
 
+// Users and federation (SPEC §6, §7).
+mod federation;
+mod users;
+
 // OAuth.
 mod audiences;
 mod client_auth_methods;

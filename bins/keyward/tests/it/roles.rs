@@ -83,6 +83,7 @@ fn built_in_roles_are_listed_and_cannot_be_edited_deleted_or_shadowed() {
             "api_keys:*",
             "client_apps:*",
             "environments:read",
+            "identity_providers:*",
             "roles:*",
             "tokens:introspect"
         ]

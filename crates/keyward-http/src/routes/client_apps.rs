@@ -37,7 +37,14 @@ async fn create(
     let request: CreateAppRequest = read_json(&req, payload).await?;
     let principal = auth.principal;
     let created = run(&core, move |k| {
-        k.create_app(&principal, &env, &request.name, &request.roles)
+        k.create_bound_app(
+            &principal,
+            &env,
+            &request.name,
+            &request.roles,
+            request.external_client_id.as_deref(),
+            request.impersonate.as_deref(),
+        )
     })
     .await?;
     let location = format!(

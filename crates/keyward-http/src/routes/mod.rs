@@ -5,6 +5,7 @@ mod admins;
 mod client_apps;
 mod credentials;
 mod environments;
+mod federation;
 mod roles;
 mod standards;
 
@@ -32,6 +33,16 @@ crate::permission!(ClientAppsRead, "client_apps:read", PathEnvironment);
 crate::permission!(ClientAppsManage, "client_apps:manage", PathEnvironment);
 crate::permission!(ApiKeysRead, "api_keys:read", PathEnvironment);
 crate::permission!(ApiKeysManage, "api_keys:manage", PathEnvironment);
+crate::permission!(
+    IdentityProvidersRead,
+    "identity_providers:read",
+    PathEnvironment
+);
+crate::permission!(
+    IdentityProvidersManage,
+    "identity_providers:manage",
+    PathEnvironment
+);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
 crate::permission!(KeysManage, "keys:manage", Global);
@@ -227,6 +238,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(roles::configure)
             .configure(client_apps::configure)
             .configure(credentials::configure)
+            .configure(federation::configure)
             .configure(admins::configure)
             .configure(standards::configure)
             .default_service(web::to(no_such_route)),

@@ -44,6 +44,10 @@ pub struct AppBody {
     pub created_at: DateTime<Utc>,
     /// Last token issued; `null` until then.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The client ID its environment's identity provider knows it by; `null` unbound.
+    pub external_client_id: Option<String>,
+    /// The user whose permissions its external tokens carry; `null` for its own roles.
+    pub impersonate: Option<String>,
 }
 
 impl AppBody {
@@ -57,6 +61,8 @@ impl AppBody {
             environment: environment.as_str().to_owned(),
             created_at: app.created_at,
             last_used_at: app.last_used_at,
+            external_client_id: app.external_client_id,
+            impersonate: app.impersonate.map(|u| u.as_str().to_owned()),
         }
     }
 }
@@ -88,12 +94,20 @@ pub struct CreateAppRequest {
     /// Its roles' names in the environment; none by default.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The client ID its environment's identity provider knows it by (binds it at once).
+    #[serde(default)]
+    pub external_client_id: Option<String>,
+    /// A user whose live permissions its external tokens carry.
+    #[serde(default)]
+    pub impersonate: Option<String>,
 }
 
 impl JsonRequest for CreateAppRequest {
     const FIELDS: &'static [FieldRule] = &[
         FieldRule::required("name", FieldKind::Text),
         FieldRule::optional("roles", FieldKind::TextList),
+        FieldRule::optional("external_client_id", FieldKind::Text),
+        FieldRule::optional("impersonate", FieldKind::Text),
     ];
 }
 
@@ -138,6 +152,8 @@ mod tests {
             roles: vec![parse(RoleName::parse("reader"))],
             created_at: Utc.timestamp_opt(0, 0).single().unwrap_or_default(),
             last_used_at: None,
+            external_client_id: None,
+            impersonate: None,
         };
         let body = CreatedAppBody {
             app: AppBody::new(app, &EnvironmentSlug::default_slug()),
@@ -148,7 +164,7 @@ mod tests {
             Some(concat!(
                 r#"{"name":"billing bot","client_id":"abc","status":"ACTIVE","roles":["reader"],"#,
                 r#""environment":"default","created_at":"1970-01-01T00:00:00Z","last_used_at":null,"#,
-                r#""client_secret":"kwcs_x"}"#
+                r#""external_client_id":null,"impersonate":null,"client_secret":"kwcs_x"}"#
             ))
         );
     }

@@ -15,6 +15,7 @@ pub mod apps;
 pub mod authorize;
 pub mod credentials;
 pub mod environments;
+pub mod federation;
 pub mod oauth;
 pub mod roles;
 pub mod standards;
@@ -145,6 +146,7 @@ pub(crate) mod request_tests {
             FieldKind::Boolean => Value::Bool(true),
             FieldKind::Integer => Value::from(1),
             FieldKind::ObjectList => Value::Array(vec![Value::Object(Map::new())]),
+            FieldKind::Json => Value::Array(Vec::new()),
         }
     }
 

@@ -2,11 +2,14 @@
 //! aggregates, so each method runs the query its aggregate's module owns on a pooled
 //! connection.
 
-use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Role, RoleId};
+use keyward_domain::{AdminUser, ClientId, Environment, EnvironmentId, Role, RoleId, Username};
 
-use super::{admins, apps, credentials, environments, feed, keys, oauth, roles, DieselStore};
+use super::{
+    admins, apps, credentials, environments, federation, feed, keys, oauth, roles, DieselStore,
+};
 use crate::{
-    ApiKeyState, AppState, Change, LiveSource, RevokedToken, SigningKeyRecord, StoreResult,
+    ApiKeyState, AppState, Change, ExternalBinding, IdentityProvider, LiveSource, RevokedToken,
+    SigningKeyRecord, StoreResult, UserState,
 };
 
 impl LiveSource for DieselStore {
@@ -24,6 +27,22 @@ impl LiveSource for DieselStore {
 
     fn admin_by_credential(&self, digest: &[u8; 32]) -> StoreResult<Option<AdminUser>> {
         admins::admin_by_credential(&mut *self.conn()?, digest)
+    }
+
+    fn user_by_username(&self, username: &Username) -> StoreResult<Option<UserState>> {
+        admins::user_by_username(&mut *self.conn()?, username)
+    }
+
+    fn external_binding(&self, external_client_id: &str) -> StoreResult<Option<ExternalBinding>> {
+        federation::external_binding(&mut *self.conn()?, external_client_id)
+    }
+
+    fn identity_provider(&self, env: EnvironmentId) -> StoreResult<Option<IdentityProvider>> {
+        federation::identity_provider(&mut *self.conn()?, env)
+    }
+
+    fn identity_providers_by_issuer(&self, issuer: &str) -> StoreResult<Vec<IdentityProvider>> {
+        federation::identity_providers_by_issuer(&mut *self.conn()?, issuer)
     }
 
     fn api_key_by_digest(&self, digest: &[u8; 32]) -> StoreResult<Option<ApiKeyState>> {

@@ -23,6 +23,7 @@ mod apps;
 mod connection;
 mod credentials;
 mod environments;
+mod federation;
 mod feed;
 mod keys;
 #[cfg(feature = "postgres")]
@@ -810,6 +811,9 @@ mod rule_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod transaction_tests;
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod user_tests;
 
 /// The database file's identity and modes (issue 19: F5, F10): SQLite only.
 #[cfg(test)]

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use keyward_domain::{
     AdminId, AdminUser, AppId, AppName, AppStatus, BuiltinRole, ClientApp, ClientId, CredentialId,
-    Environment, EnvironmentId, EnvironmentName, EnvironmentSlug, Permission, Role, RoleId,
-    RoleName, Username,
+    Environment, EnvironmentId, EnvironmentName, EnvironmentRoles, EnvironmentSlug, Permission,
+    Role, RoleId, RoleName, Username,
 };
 
 use super::from_db_time;
@@ -94,6 +94,8 @@ pub(super) struct AppRow {
     pub deleted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
+    pub external_client_id: Option<String>,
+    pub impersonate: Option<String>,
 }
 
 impl AppRow {
@@ -120,6 +122,11 @@ impl AppRow {
             roles,
             created_at: from_db_time(self.created_at),
             last_used_at: self.last_used_at.map(from_db_time),
+            external_client_id: self.external_client_id,
+            impersonate: self
+                .impersonate
+                .map(|u| Username::parse(&u).map_err(|e| corrupt("impersonated user", e)))
+                .transpose()?,
         })
     }
 }
@@ -129,19 +136,32 @@ impl AppRow {
 pub(super) struct AdminRow {
     pub id: i64,
     pub username: String,
-    pub role: String,
+    pub role: Option<String>,
+    pub status: String,
     pub credential_digest: Option<String>,
     pub credential_created_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
 
 impl AdminRow {
-    pub fn into_domain(self) -> StoreResult<AdminUser> {
+    pub fn role(&self) -> StoreResult<Option<BuiltinRole>> {
+        self.role
+            .as_deref()
+            .map(|r| BuiltinRole::from_key(r).ok_or_else(|| corrupt("user role", r)))
+            .transpose()
+    }
+
+    pub fn status(&self) -> StoreResult<AppStatus> {
+        AppStatus::parse(&self.status).ok_or_else(|| corrupt("user status", &self.status))
+    }
+
+    pub fn into_domain(self, environment_roles: Vec<EnvironmentRoles>) -> StoreResult<AdminUser> {
         Ok(AdminUser {
             id: AdminId(self.id),
             username: Username::parse(&self.username).map_err(|e| corrupt("username", e))?,
-            role: BuiltinRole::from_key(&self.role)
-                .ok_or_else(|| corrupt("admin role", &self.role))?,
+            role: self.role()?,
+            environment_roles,
+            status: self.status()?,
             has_credential: self.credential_digest.is_some(),
             credential_created_at: self.credential_created_at.map(from_db_time),
             created_at: from_db_time(self.created_at),
@@ -186,6 +206,7 @@ pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) 
         ChangeSubject::Role(id) => ("role", id.0.to_string()),
         ChangeSubject::Environment(id) => ("environment", id.0.to_string()),
         ChangeSubject::Admin(id) => ("admin", id.0.to_string()),
+        ChangeSubject::IdentityProvider(id) => ("identity_provider", id.0.to_string()),
         ChangeSubject::SigningKeys => ("signing_keys", String::new()),
         ChangeSubject::TokenRevoked { jti, expires_at } => {
             ("token_revoked", format!("{} {jti}", expires_at.timestamp()))
@@ -206,6 +227,7 @@ pub(super) fn decode_subject(kind: &str, value: &str) -> ChangeSubject {
         "role" => num().map(|n| ChangeSubject::Role(RoleId(n))),
         "environment" => num().map(|n| ChangeSubject::Environment(EnvironmentId(n))),
         "admin" => num().map(|n| ChangeSubject::Admin(AdminId(n))),
+        "identity_provider" => num().map(|n| ChangeSubject::IdentityProvider(EnvironmentId(n))),
         "signing_keys" => Some(ChangeSubject::SigningKeys),
         "token_revoked" => value.split_once(' ').and_then(|(exp, jti)| {
             let expires_at = chrono::DateTime::from_timestamp(exp.parse().ok()?, 0)?;

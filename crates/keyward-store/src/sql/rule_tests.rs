@@ -46,7 +46,8 @@ fn admin(store: &DieselStore, name: &str, role: AdminRole) -> AdminUser {
             &NewAdmin {
                 username: Username::parse(name).unwrap(),
                 password_hash: None,
-                role,
+                role: Some(role),
+                role_ids: vec![],
                 credential_digest: None,
             },
             Utc::now(),
@@ -60,7 +61,7 @@ fn super_admins(store: &DieselStore) -> usize {
         .unwrap()
         .items
         .iter()
-        .filter(|a| a.role == BuiltinRole::SuperAdmin)
+        .filter(|a| a.role == Some(BuiltinRole::SuperAdmin))
         .count()
 }
 

@@ -35,6 +35,31 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         api_key_count -> BigInt,
+        external_client_id -> Nullable<Text>,
+        impersonate -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    user_environment_roles (user_id, role_id) {
+        user_id -> BigInt,
+        role_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    identity_providers (id) {
+        id -> BigInt,
+        environment_id -> BigInt,
+        issuer -> Nullable<Text>,
+        token_endpoint -> Text,
+        jwks_uri -> Nullable<Text>,
+        audience -> Nullable<Text>,
+        client_id_claims -> Text,
+        scope -> Nullable<Text>,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -76,7 +101,8 @@ diesel::table! {
         id -> BigInt,
         username -> Text,
         password_hash -> Nullable<Text>,
-        role -> Text,
+        role -> Nullable<Text>,
+        status -> Text,
         credential_digest -> Nullable<Text>,
         credential_created_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
@@ -117,6 +143,9 @@ diesel::joinable!(client_app_roles -> client_apps (app_id));
 diesel::joinable!(client_app_roles -> roles (role_id));
 diesel::joinable!(client_app_secrets -> client_apps (app_id));
 diesel::joinable!(api_keys -> client_apps (app_id));
+diesel::joinable!(user_environment_roles -> admin_users (user_id));
+diesel::joinable!(user_environment_roles -> roles (role_id));
+diesel::joinable!(identity_providers -> environments (environment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     environments,
@@ -125,6 +154,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_app_roles,
     client_app_secrets,
     api_keys,
+    user_environment_roles,
+    identity_providers,
     admin_users,
     signing_keys,
     changes,

@@ -1,0 +1,10 @@
+DROP INDEX client_apps_external_client_id;
+ALTER TABLE client_apps DROP COLUMN impersonate;
+ALTER TABLE client_apps DROP COLUMN external_client_id;
+DROP TABLE identity_providers;
+DROP TABLE user_environment_roles;
+ALTER TABLE admin_users DROP COLUMN status;
+UPDATE admin_users SET role = 'admin' WHERE role IS NULL;
+ALTER TABLE admin_users DROP CONSTRAINT admin_users_role_check;
+ALTER TABLE admin_users ADD CONSTRAINT admin_users_role_check CHECK (role IN ('super_admin', 'admin'));
+ALTER TABLE admin_users ALTER COLUMN role SET NOT NULL;
