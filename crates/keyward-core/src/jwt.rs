@@ -363,7 +363,18 @@ mod tests {
             ring.verify(&old_token).unwrap_or_else(|e| panic!("{e}")),
             claims()
         );
-        let new_token = ring.sign(&claims()).unwrap_or_else(|e| panic!("{e}"));
+        // Which key signs follows the token's `iat` (keys sign from their creation; with
+        // a publish delay, from creation + delay): a token issued now gets the newest.
+        let issued_now = AccessTokenClaims {
+            iat: now.timestamp(),
+            exp: now.timestamp() + 900,
+            ..claims()
+        };
+        let new_token = ring.sign(&issued_now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            untrusted_header(&new_token).unwrap_or_default().get("kid"),
+            Some(&Value::from(new.kid.clone()))
+        );
         assert!(ring.verify(&new_token).is_ok());
         assert!(matches!(
             old_ring.verify(&new_token),
