@@ -38,6 +38,7 @@ pub mod jwt;
 pub mod keys;
 pub mod live;
 pub mod random;
+pub mod remote;
 mod revocation;
 mod roles;
 pub mod secret;

@@ -15,6 +15,7 @@ pub const RESERVED_RESOURCES: &[&str] = &[
     "environments",
     "identity_providers",
     "keys",
+    "live",
     "roles",
     "tokens",
 ];

@@ -162,7 +162,7 @@ pub trait LiveSource: Send + Sync {
     /// Every revoked access token whose `exp` is not before `now` (the ones still worth
     /// refusing), for a validator to load at start; later revocations arrive through the
     /// change feed ([`ChangeSubject::TokenRevoked`]).
-    fn revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<Vec<RevokedToken>>;
+    fn revoked_tokens(&self, now: DateTime<Utc>) -> StoreResult<Vec<RevokedTokenId>>;
     /// Changes after `after`, oldest first, at most `limit` (plus one leading
     /// [`ChangeSubject::Unknown`] when changes after `after` were pruned: then what they
     /// said is lost and a follower must start over).
@@ -315,6 +315,11 @@ pub trait ApiKeyStore: Send + Sync {
     ) -> StoreResult<ApiKey>;
     /// The API keys of an app, oldest first (bounded by the quota).
     fn list_api_keys(&self, app: AppId) -> StoreResult<Vec<ApiKey>>;
+    /// What credential checks need of an app's API keys (digests included), for remote
+    /// validators' snapshots.
+    fn api_key_states(&self, app: AppId) -> StoreResult<Vec<ApiKeyState>>;
+    /// One API key's check state by its public identifier (`None` once deleted).
+    fn api_key_state(&self, id: &CredentialId) -> StoreResult<Option<ApiKeyState>>;
     /// Deletes an API key of an app (`NotFound` if it has no such key): it stops working
     /// at once, and its quota slot is freed.
     fn delete_api_key(&self, app: AppId, id: &CredentialId, now: DateTime<Utc>) -> StoreResult<()>;

@@ -273,6 +273,16 @@ pub struct RevokedToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A revoked token as validators need it: its ID and expiry (a `jti` is a random
+/// identifier, not a credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedTokenId {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The token's `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What a change-feed entry is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSubject {

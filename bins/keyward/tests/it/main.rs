@@ -37,6 +37,9 @@ mod secret_rotation;
 mod federation;
 mod users;
 
+// Remote validators (SPEC §10).
+mod remote_validator;
+
 // OAuth.
 mod audiences;
 mod client_auth_methods;

@@ -130,3 +130,35 @@ fn a_revocation_reaches_a_restarted_server_and_an_embedded_validator() {
     let s = Server::start_in(dir, &[]);
     assert_eq!(s.status(&token), 401);
 }
+
+#[test]
+fn a_remote_validator_refuses_tokens_revoked_before_and_after_it_connected() {
+    let s = Server::start();
+    s.create_role("default", "live-reader", &["live:read"]);
+    let service = s.create_app("default", "feed reader", &["live-reader"]);
+    let key = key_text(&create_api_key(&s, "default", &service, "feed"));
+    let app = s.create_app("default", "remotely revoked", &[]);
+    let before = s.token(&app);
+    assert_eq!(revoke(&s, &app, &before).status(), 200);
+    let mut config = keyward_client::RemoteConfig::new(s.base.clone(), &key);
+    config.poll_wait = Duration::from_secs(1);
+    let remote = keyward_client::RemoteValidator::connect(config).expect("remote validator");
+    let validator = remote.validator();
+    // From the snapshot.
+    assert!(
+        validator.authenticate(&before).is_err(),
+        "revoked before connecting"
+    );
+    let after = s.token(&app);
+    assert!(validator.authenticate(&after).is_ok());
+    assert_eq!(revoke(&s, &app, &after).status(), 200);
+    // From the feed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while validator.authenticate(&after).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "remote validator still accepts"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -6,6 +6,7 @@ mod client_apps;
 mod credentials;
 mod environments;
 mod federation;
+mod live;
 mod roles;
 mod standards;
 
@@ -43,6 +44,7 @@ crate::permission!(
     "identity_providers:manage",
     PathEnvironment
 );
+crate::permission!(LiveRead, "live:read", OwnEnvironment);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
 crate::permission!(KeysManage, "keys:manage", Global);
@@ -239,6 +241,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(client_apps::configure)
             .configure(credentials::configure)
             .configure(federation::configure)
+            .configure(live::configure)
             .configure(admins::configure)
             .configure(standards::configure)
             .default_service(web::to(no_such_route)),

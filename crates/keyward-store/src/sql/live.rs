@@ -8,7 +8,7 @@ use super::{
     admins, apps, credentials, environments, federation, feed, keys, oauth, roles, DieselStore,
 };
 use crate::{
-    ApiKeyState, AppState, Change, ExternalBinding, IdentityProvider, LiveSource, RevokedToken,
+    ApiKeyState, AppState, Change, ExternalBinding, IdentityProvider, LiveSource, RevokedTokenId,
     SigningKeyRecord, StoreResult, UserState,
 };
 
@@ -53,7 +53,10 @@ impl LiveSource for DieselStore {
         keys::signing_keys(&mut *self.conn()?)
     }
 
-    fn revoked_tokens(&self, now: chrono::DateTime<chrono::Utc>) -> StoreResult<Vec<RevokedToken>> {
+    fn revoked_tokens(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<RevokedTokenId>> {
         oauth::revoked_tokens(&mut *self.conn()?, now)
     }
 

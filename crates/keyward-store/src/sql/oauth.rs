@@ -9,7 +9,7 @@ use keyward_domain::{AppId, ClientId, EnvironmentId};
 use super::feed::record_change;
 use super::schema::{client_apps, signing_keys};
 use super::{from_db_time, is_unique_violation, map_err, to_db_time, Db, DieselStore};
-use crate::{ChangeSubject, OAuthStore, RevokedToken, StoreError, StoreResult};
+use crate::{ChangeSubject, OAuthStore, RevokedToken, RevokedTokenId, StoreError, StoreResult};
 
 diesel::table! {
     revoked_tokens (jti) {
@@ -46,26 +46,22 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(client_app_jwks, client_apps);
 
 /// Revoked tokens not yet expired at `now` ([`crate::LiveSource::revoked_tokens`]).
-pub(super) fn revoked_tokens(conn: &mut Db, now: DateTime<Utc>) -> StoreResult<Vec<RevokedToken>> {
-    let rows: Vec<(String, String, chrono::NaiveDateTime)> = revoked_tokens::table
+pub(super) fn revoked_tokens(
+    conn: &mut Db,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<RevokedTokenId>> {
+    let rows: Vec<(String, chrono::NaiveDateTime)> = revoked_tokens::table
         .filter(revoked_tokens::expires_at.ge(to_db_time(now)))
-        .select((
-            revoked_tokens::jti,
-            revoked_tokens::client_id,
-            revoked_tokens::expires_at,
-        ))
+        .select((revoked_tokens::jti, revoked_tokens::expires_at))
         .load(conn)
         .map_err(map_err)?;
-    rows.into_iter()
-        .map(|(jti, client_id, expires_at)| {
-            Ok(RevokedToken {
-                jti,
-                client_id: ClientId::parse(&client_id)
-                    .map_err(|e| StoreError::Corrupt(format!("revoked token client: {e}")))?,
-                expires_at: from_db_time(expires_at),
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(jti, expires_at)| RevokedTokenId {
+            jti,
+            expires_at: from_db_time(expires_at),
         })
-        .collect()
+        .collect())
 }
 
 impl OAuthStore for DieselStore {
