@@ -88,6 +88,9 @@ fn bench(c: &mut Criterion) {
     assert!(validator
         .check(&token, &permission, &Target::OwnEnvironment)
         .is_ok());
+    c.bench_function("part: verify_token (signature cached)", |b| {
+        b.iter(|| validator.verify_token(&token).expect("ok"))
+    });
     c.bench_function("remote validator: check of a seen token", |b| {
         b.iter(|| {
             validator

@@ -331,3 +331,114 @@ impl LiveSource for Replica {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::remote::{LiveApiKey, LiveApp};
+
+    use super::*;
+
+    fn app(status: &str) -> LiveApp {
+        LiveApp {
+            id: 1,
+            client_id: "bot".into(),
+            environment_id: 1,
+            status: status.into(),
+            deleted: false,
+            role_ids: vec![1],
+        }
+    }
+
+    fn snapshot() -> LiveSnapshot {
+        LiveSnapshot {
+            position: 7,
+            environments: vec![LiveEnvironment {
+                id: 1,
+                slug: "default".into(),
+                enabled: true,
+            }],
+            roles: vec![LiveRole {
+                id: 1,
+                environment_id: 1,
+                name: "reader".into(),
+                builtin: None,
+                permissions: vec!["orders:read".into()],
+            }],
+            apps: vec![app("ACTIVE")],
+            api_keys: vec![LiveApiKey {
+                id: "k1".into(),
+                digest: "ab".repeat(32),
+                client_id: "bot".into(),
+                expires_at: None,
+            }],
+            signing_keys: vec![],
+        }
+    }
+
+    fn change(kind: &str, subject: &str) -> LiveChange {
+        LiveChange {
+            seq: 8,
+            kind: kind.into(),
+            subject: Some(subject.into()),
+            app: None,
+            role: None,
+            environment: None,
+            api_key: None,
+            signing_keys: None,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_then_changes_are_served_and_logged_for_the_validator() {
+        let r = Replica::default();
+        r.load(&snapshot());
+        let bot = ClientId::parse("bot").unwrap_or_else(|e| panic!("{e}"));
+        let state = r.app_state(&bot).ok().flatten();
+        assert_eq!(
+            state.map(|a| a.status),
+            Some(keyward_domain::AppStatus::Active)
+        );
+        assert!(r.api_key_by_digest(&[0xab; 32]).ok().flatten().is_some());
+        let start = r.latest_change().unwrap_or_default();
+        // The app deactivated, its key deleted, its role gone.
+        let mut c = change("app", "bot");
+        c.app = Some(app("INACTIVE"));
+        assert!(r.apply(&c));
+        assert!(r.apply(&change("api_key", "k1")));
+        assert!(r.apply(&change("role", "1")));
+        let state = r.app_state(&bot).ok().flatten();
+        assert_eq!(
+            state.map(|a| a.status),
+            Some(keyward_domain::AppStatus::Inactive)
+        );
+        assert!(r.api_key_by_digest(&[0xab; 32]).ok().flatten().is_none());
+        assert!(r.roles_by_ids(&[RoleId(1)]).unwrap_or_default().is_empty());
+        let subjects: Vec<_> = r
+            .changes_since(start, 10)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.subject)
+            .collect();
+        assert_eq!(
+            subjects,
+            vec![
+                ChangeSubject::App(bot.clone()),
+                ChangeSubject::ApiKey(
+                    CredentialId::parse("k1", "id").unwrap_or_else(|e| panic!("{e}"))
+                ),
+                ChangeSubject::Role(RoleId(1)),
+            ]
+        );
+        // A deleted app is gone; a lost stretch of the feed asks for a new snapshot.
+        assert!(r.apply(&change("app", "bot")));
+        assert!(r.app_state(&bot).ok().flatten().is_none());
+        assert!(!r.apply(&change("unknown", "")));
+        // Reloading tells the validator to forget everything.
+        r.load(&snapshot());
+        let last = r.changes_since(start + 4, 10).unwrap_or_default();
+        assert_eq!(
+            last.last().map(|c| c.subject.clone()),
+            Some(ChangeSubject::Unknown)
+        );
+    }
+}

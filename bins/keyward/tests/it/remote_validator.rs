@@ -347,3 +347,24 @@ fn the_token_client_caches_renews_before_expiry_and_reports_refusals() {
         Err(keyward_client::TokenError::Unavailable { attempts: 2, .. })
     ));
 }
+
+#[test]
+fn the_token_client_waits_out_a_429_and_then_gets_its_token() {
+    let s = Server::start_with(&[
+        ("KEYWARD__SECURITY__MAX_FAILED_ATTEMPTS", "1"),
+        ("KEYWARD__SECURITY__FAILURE_WINDOW_SECONDS", "2"),
+    ]);
+    let bot = s.create_app("default", "orders bot", &[]);
+    // Someone at this address fails with the bot's client ID: the address is throttled
+    // for the bot, and the once-a-second probe is spent by the second failure.
+    let wrong = &forged_credential("kwcs_", 1);
+    assert_eq!(s.token_response(&bot.client_id, wrong, None).status(), 401);
+    let throttled = s.token_response(&bot.client_id, wrong, None);
+    assert_eq!(throttled.status(), 429);
+    assert!(header(&throttled, "retry-after").is_some());
+    let client = TokenClient::new(&s.base, &bot.client_id, &bot.client_secret);
+    let started = Instant::now();
+    let token = client.token().expect("a token after waiting");
+    eprintln!("token after a 429 in {:?}", started.elapsed());
+    assert_eq!(s.status(&token), 200);
+}
