@@ -372,6 +372,10 @@ mod tests {
                 expires_at: None,
             }],
             signing_keys: vec![],
+            revoked_tokens: vec![keyward_core::remote::LiveRevokedToken {
+                jti: "revoked-in-snapshot".into(),
+                expires_at: DateTime::<Utc>::MAX_UTC,
+            }],
         }
     }
 
@@ -385,7 +389,39 @@ mod tests {
             environment: None,
             api_key: None,
             signing_keys: None,
+            revoked_token: None,
         }
+    }
+
+    #[test]
+    fn revoked_tokens_come_from_the_snapshot_and_the_feed() {
+        let r = Replica::default();
+        r.load(&snapshot());
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let jtis = |r: &Replica| {
+            let mut v: Vec<String> = r
+                .revoked_tokens(now)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.jti)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(jtis(&r), ["revoked-in-snapshot"]);
+        let position = r.latest_change().unwrap_or_default();
+        let mut revoked = change("token_revoked", "j2");
+        revoked.revoked_token = Some(keyward_core::remote::LiveRevokedToken {
+            jti: "j2".into(),
+            expires_at: DateTime::<Utc>::MAX_UTC,
+        });
+        assert!(r.apply(&revoked));
+        assert_eq!(jtis(&r), ["j2", "revoked-in-snapshot"]);
+        let fed = r.changes_since(position, 10).unwrap_or_default();
+        assert!(fed.iter().any(|c| matches!(
+            &c.subject,
+            ChangeSubject::TokenRevoked { jti, .. } if jti == "j2"
+        )));
     }
 
     #[test]
