@@ -11,8 +11,7 @@ use std::net::IpAddr;
 
 use chrono::Duration as Span;
 use keyward_domain::{
-    AdminId, AppStatus, BuiltinRole, EnvironmentSlug, Grants, Password, Username,
-    ValidationError,
+    AdminId, AppStatus, BuiltinRole, EnvironmentSlug, Grants, Password, Username, ValidationError,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -199,9 +198,8 @@ impl Keyward {
         source: Option<IpAddr>,
     ) -> Result<(), Error> {
         let session = self.session(token)?;
-        let new = Password::parse(new).map_err(|e| {
-            Error::invalid(ValidationError::new("new_password", e.message))
-        })?;
+        let new = Password::parse(new)
+            .map_err(|e| Error::invalid(ValidationError::new("new_password", e.message)))?;
         if new.expose() == current {
             return Err(Error::invalid(ValidationError::new(
                 "new_password",
@@ -267,7 +265,9 @@ impl Keyward {
                 )
             }
         };
-        let hash = self.hasher.hash(password.expose().as_bytes(), &mut self.rng())?;
+        let hash = self
+            .hasher
+            .hash(password.expose().as_bytes(), &mut self.rng())?;
         self.store
             .set_password(record.id, &hash, generated.is_some(), self.clock.now())?;
         self.store.delete_other_sessions(record.id, &[0; 32])?;

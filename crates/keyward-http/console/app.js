@@ -130,7 +130,8 @@ function showError(region, error, form) {
     }
   }
   const extra = errors.filter((_, i) => i >= placed).map((e) => `${e.field}: ${e.message}`);
-  region.replaceChildren(h('p', {}, describe(error)), extra.length && !form ? h('ul', {}, extra.map((t) => h('li', {}, t))) : null);
+  const list = extra.length && !form ? [h('ul', {}, extra.map((t) => h('li', {}, t)))] : [];
+  region.replaceChildren(h('p', {}, describe(error)), ...list);
   region.hidden = false;
 }
 
@@ -346,7 +347,9 @@ async function start() {
   } else {
     try {
       const list = await api('GET', '/api/v1/environments?limit=200');
-      environments = list.items.map((e) => e.slug);
+      // `default` first, then by name: the environment a newcomer expects to land in.
+      environments = list.items.map((e) => e.slug)
+        .sort((a, b) => (a === 'default' ? -1 : b === 'default' ? 1 : a.localeCompare(b)));
     } catch {
       environments = ['default'];
     }
@@ -455,7 +458,7 @@ function rolePicker(available, chosen, onChange, label = 'Assign Roles') {
   const add = h('button', { type: 'button', class: 'secondary' }, 'Add');
   const render = () => {
     select.replaceChildren(h('option', { value: '' }, 'Choose a role…'),
-      available.filter((r) => !chosen.includes(r)).map((r) => h('option', { value: r }, r)));
+      ...available.filter((r) => !chosen.includes(r)).map((r) => h('option', { value: r }, r)));
     list.replaceChildren(...(chosen.length ? chosen.map((r) => h('li', {},
       h('span', {}, r),
       h('button', { type: 'button', class: 'link', 'aria-label': `Remove role ${r}`, onclick: async () => {

@@ -30,8 +30,8 @@ use keyward_core::Keyward;
 
 use crate::wire::{Health, HealthResponse};
 
-pub use console::{ConsoleSettings, CSRF_HEADER};
 pub use body::{track_requests, watch_connection, BodyError, ConnectionWatch, HttpLimits};
+pub use console::{ConsoleSettings, CSRF_HEADER};
 pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
 pub use extract::{
     authenticate, bearer, presents_bearer, Authenticated, Authorized, Reach, RequiredPermission,

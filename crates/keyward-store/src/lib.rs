@@ -412,8 +412,12 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Stores a new session under the SHA-256 digest of its token.
-    fn create_session(&self, user: AdminId, digest: &[u8; 32], now: DateTime<Utc>)
-        -> StoreResult<()>;
+    fn create_session(
+        &self,
+        user: AdminId,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// The session with this digest, with its user's name, if it exists.
     fn session(&self, digest: &[u8; 32]) -> StoreResult<Option<SessionRecord>>;
     /// Records that the session was used at `now` (idle expiry counts from it).

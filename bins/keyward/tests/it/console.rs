@@ -134,7 +134,10 @@ fn the_session_cookie_is_secure_on_https_and_pages_forbid_inline_script() {
     let res = http_login(&s, "alice", PASSWORD);
     assert_eq!(res.status(), 200);
     let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(set_cookie.starts_with("__Host-keyward_session="), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("__Host-keyward_session="),
+        "{set_cookie}"
+    );
     for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
     }
@@ -148,7 +151,8 @@ fn the_session_cookie_is_secure_on_https_and_pages_forbid_inline_script() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let html = page.text().unwrap();
     assert!(
-        !html.contains("<script>") && html.contains(r#"<script type="module" src="/console/app.js">"#),
+        !html.contains("<script>")
+            && html.contains(r#"<script type="module" src="/console/app.js">"#),
         "no inline script in the page"
     );
     assert_eq!(s.get_anonymous("/console/app.js").status(), 200);
@@ -166,14 +170,37 @@ fn state_changes_with_the_cookie_need_the_csrf_token() {
     let res = with_cookie(&s, Method::POST, path, &session, None, Some(body.clone()));
     assert_eq!(res.status(), 403, "cookie only");
     let problem: Value = res.json().unwrap();
-    assert!(problem["type"].as_str().unwrap().ends_with("csrf-token-invalid"));
-    let res = with_cookie(&s, Method::POST, path, &session, Some("forged"), Some(body.clone()));
+    assert!(problem["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("csrf-token-invalid"));
+    let res = with_cookie(
+        &s,
+        Method::POST,
+        path,
+        &session,
+        Some("forged"),
+        Some(body.clone()),
+    );
     assert_eq!(res.status(), 403, "a wrong token");
     let list: Value = s.get(path, &s.admin).json().unwrap();
-    assert!(list["items"].as_array().unwrap().is_empty(), "nothing was created");
+    assert!(
+        list["items"].as_array().unwrap().is_empty(),
+        "nothing was created"
+    );
     // Reads need no token; a write with the token goes through.
-    assert_eq!(with_cookie(&s, Method::GET, path, &session, None, None).status(), 200);
-    let res = with_cookie(&s, Method::POST, path, &session, Some(&session.csrf), Some(body));
+    assert_eq!(
+        with_cookie(&s, Method::GET, path, &session, None, None).status(),
+        200
+    );
+    let res = with_cookie(
+        &s,
+        Method::POST,
+        path,
+        &session,
+        Some(&session.csrf),
+        Some(body),
+    );
     assert_eq!(res.status(), 201);
     // Logout is a state change too.
     let res = with_cookie(&s, Method::DELETE, "/console/session", &session, None, None);
@@ -196,7 +223,10 @@ fn sessions_follow_the_user_live_expire_when_idle_and_logins_are_throttled() {
     use reqwest::Method;
     let rita = http_session(&s, "rita");
     let apps = |env: &str| format!("/api/v1/environments/{env}/client-apps");
-    assert_eq!(with_cookie(&s, Method::GET, &apps("default"), &rita, None, None).status(), 200);
+    assert_eq!(
+        with_cookie(&s, Method::GET, &apps("default"), &rita, None, None).status(),
+        200
+    );
     assert_eq!(
         with_cookie(&s, Method::GET, &apps("staging"), &rita, None, None).status(),
         403,
@@ -219,13 +249,23 @@ fn sessions_follow_the_user_live_expire_when_idle_and_logins_are_throttled() {
     // Deactivating the user ends the session's power at once.
     let res = s.post("/api/v1/users/rita/deactivate", &s.admin, json!({}));
     assert_eq!(res.status(), 200);
-    assert_eq!(with_cookie(&s, Method::GET, &apps("default"), &rita, None, None).status(), 401);
-    assert_eq!(http_login(&s, "rita", PASSWORD).status(), 401, "inactive: no login");
+    assert_eq!(
+        with_cookie(&s, Method::GET, &apps("default"), &rita, None, None).status(),
+        401
+    );
+    assert_eq!(
+        http_login(&s, "rita", PASSWORD).status(),
+        401,
+        "inactive: no login"
+    );
 
     // Idle expiry.
     create_super_admin(&s, "alice");
     let alice = http_session(&s, "alice");
-    assert_eq!(with_cookie(&s, Method::GET, "/console/session", &alice, None, None).status(), 200);
+    assert_eq!(
+        with_cookie(&s, Method::GET, "/console/session", &alice, None, None).status(),
+        200
+    );
     std::thread::sleep(Duration::from_millis(3_200));
     assert_eq!(
         with_cookie(&s, Method::GET, "/console/session", &alice, None, None).status(),
@@ -254,7 +294,10 @@ fn the_first_start_prints_a_one_time_password_that_must_be_changed() {
         .unwrap_or_else(|| panic!("no one-time password printed:\n{stdout}"))
         .trim()
         .to_owned();
-    assert!(stdout.contains(&s.url("/console")), "the console URL is printed:\n{stdout}");
+    assert!(
+        stdout.contains(&s.url("/console")),
+        "the console URL is printed:\n{stdout}"
+    );
     assert!(!s.logs().contains(&password), "never in the log");
 
     let b = Browser::start();
@@ -286,8 +329,15 @@ fn the_first_start_prints_a_one_time_password_that_must_be_changed() {
     b.fill("input[name=confirm]", "my own long password");
     b.click_button("Change password");
     b.wait_text("Add Client App");
-    assert_eq!(http_login(&s, "admin", &password).status(), 401, "the one-time password is spent");
-    assert_eq!(http_login(&s, "admin", "my own long password").status(), 200);
+    assert_eq!(
+        http_login(&s, "admin", &password).status(),
+        401,
+        "the one-time password is spent"
+    );
+    assert_eq!(
+        http_login(&s, "admin", "my own long password").status(),
+        200
+    );
 }
 
 #[test]
@@ -318,7 +368,11 @@ fn client_apps_are_created_used_searched_changed_deactivated_and_deleted_in_the_
     b.screenshot(&shots, "add-client-app-1280");
     b.click_button("Create App");
     b.wait_text("Create the client app “billing bot”");
-    assert!(b.focused().contains("Cancel"), "focus moves into the dialog: {}", b.focused());
+    assert!(
+        b.focused().contains("Cancel"),
+        "focus moves into the dialog: {}",
+        b.focused()
+    );
     b.click_button("Create");
     b.wait_text("cannot be shown again");
     let client_id = b.text("[data-testid=client-id]");
@@ -339,25 +393,35 @@ fn client_apps_are_created_used_searched_changed_deactivated_and_deleted_in_the_
     // Continue: the secret leaves the page.
     b.click_button("Continue");
     b.wait_text("Information");
-    assert!(!b.html().contains(&secret), "the secret is gone from the DOM");
+    assert!(
+        !b.html().contains(&secret),
+        "the secret is gone from the DOM"
+    );
     assert!(b.page_text().contains(&client_id));
     b.screenshot(&shots, "client-app-information-1280");
 
     // Roles tab: add a role, remove one; the next call sees it.
-    b.click_button("Roles");
+    let tab = b.find("#tab-roles-button");
+    b.click(&tab);
     b.select("select[name=role-choice]", "orders-writer");
     b.click_button("Add");
     b.button("Remove role orders-writer");
     b.click_button("Remove role orders-reader");
     b.wait_gone("Remove role orders-reader");
-    assert!(eventually(Duration::from_secs(3), || s.authorize(&token, "orders:write") == 200).is_some());
+    assert!(eventually(Duration::from_secs(3), || s
+        .authorize(&token, "orders:write")
+        == 200)
+    .is_some());
     assert_eq!(s.authorize(&token, "orders:read"), 403);
 
     // The list: search by name and by client ID; newest first, then oldest first.
     b.click_button("Client Apps");
     b.wait_text("billing bot");
     let text = b.text("table.apps tbody");
-    assert!(text.find("billing bot").unwrap() < text.find("older app").unwrap(), "newest first");
+    assert!(
+        text.find("billing bot").unwrap() < text.find("older app").unwrap(),
+        "newest first"
+    );
     b.click_button("Sort by Created at");
     b.wait_text("Created at ↑");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -366,7 +430,10 @@ fn client_apps_are_created_used_searched_changed_deactivated_and_deleted_in_the_
         if text.find("older app").unwrap() < text.find("billing bot").unwrap() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "oldest first never showed");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "oldest first never showed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     b.screenshot(&shots, "client-apps-1280");
@@ -381,7 +448,10 @@ fn client_apps_are_created_used_searched_changed_deactivated_and_deleted_in_the_
     b.goto(&s.url(&format!("/console#/default/apps/{client_id}")));
     b.wait_text("Information");
     b.click_button("Actions");
-    assert!(!b.has_button("Delete App"), "Delete is offered only while INACTIVE");
+    assert!(
+        !b.has_button("Delete App"),
+        "Delete is offered only while INACTIVE"
+    );
     b.click_button("Deactivate App");
     b.wait_text("stop working at once");
     // Cancelling changes nothing.
@@ -434,13 +504,22 @@ fn roles_users_and_the_identity_provider_are_managed_and_errors_are_told_in_word
     b.fill("form textarea[name=permissions]", "orders:read");
     b.click_button("Create role");
     b.button("Edit permissions of orders-reader");
-    let role: Value = s.get("/api/v1/environments/default/roles/orders-reader", &s.admin).json().unwrap();
-    assert_eq!(role["permissions"], json!(["orders:read"]));
+    let role: Value = s
+        .get("/api/v1/environments/default/roles/orders-reader", &s.admin)
+        .json()
+        .unwrap();
+    assert_eq!(role["permissions"], json!(["orders:read"]), "{role}");
     b.click_button("Edit permissions of orders-reader");
-    b.fill("dialog textarea[name=permissions]", "orders:read orders:write");
+    b.fill(
+        "dialog textarea[name=permissions]",
+        "orders:read orders:write",
+    );
     b.click_button("Save");
     b.wait_text("orders:write");
-    let role: Value = s.get("/api/v1/environments/default/roles/orders-reader", &s.admin).json().unwrap();
+    let role: Value = s
+        .get("/api/v1/environments/default/roles/orders-reader", &s.admin)
+        .json()
+        .unwrap();
     assert_eq!(role["permissions"], json!(["orders:read", "orders:write"]));
     b.screenshot(&shots, "roles-1280");
     s.create_role("default", "doomed", &["x:y"]);
@@ -468,7 +547,10 @@ fn roles_users_and_the_identity_provider_are_managed_and_errors_are_told_in_word
     b.click_button("Add user");
     b.button("Deactivate user rita");
     let rita: Value = s.get("/api/v1/users/rita", &s.admin).json().unwrap();
-    assert_eq!(rita["roles"], json!([{"environment": "default", "roles": ["orders-reader"]}]));
+    assert_eq!(
+        rita["roles"],
+        json!([{"environment": "default", "roles": ["orders-reader"]}])
+    );
     b.screenshot(&shots, "users-1280");
     b.click_button("Deactivate user rita");
     b.click_button("Deactivate");
@@ -487,12 +569,18 @@ fn roles_users_and_the_identity_provider_are_managed_and_errors_are_told_in_word
     b.click_button("Save");
     b.wait_text("discovery");
     b.select("select[name=mode]", "manual");
-    b.fill("input[name=token_endpoint]", "http://127.0.0.1:9/oauth2/token");
+    b.fill(
+        "input[name=token_endpoint]",
+        "http://127.0.0.1:9/oauth2/token",
+    );
     b.fill("input[name=audience]", "api://orders");
     b.click_button("Save");
     b.wait_text("Saved.");
     b.wait_text("api://orders");
-    let idp: Value = s.get("/api/v1/environments/default/identity-provider", &s.admin).json().unwrap();
+    let idp: Value = s
+        .get("/api/v1/environments/default/identity-provider", &s.admin)
+        .json()
+        .unwrap();
     assert_eq!(idp["token_endpoint"], "http://127.0.0.1:9/oauth2/token");
     b.screenshot(&shots, "identity-provider-1280");
 }
@@ -501,8 +589,16 @@ fn roles_users_and_the_identity_provider_are_managed_and_errors_are_told_in_word
 fn every_screen_fits_a_phone_without_sideways_scrolling() {
     let s = Server::start();
     create_super_admin(&s, "alice");
-    s.create_role("default", "orders-reader", &["orders:read", "orders:write", "invoices:read"]);
-    let app = s.create_app("default", "a rather long client app name for phones", &["orders-reader"]);
+    s.create_role(
+        "default",
+        "orders-reader",
+        &["orders:read", "orders:write", "invoices:read"],
+    );
+    let app = s.create_app(
+        "default",
+        "a rather long client app name for phones",
+        &["orders-reader"],
+    );
     s.create_app("default", "billing bot", &[]);
     let shots = screenshot_dir();
     let mut b = Browser::start();
@@ -515,10 +611,18 @@ fn every_screen_fits_a_phone_without_sideways_scrolling() {
     let screens = [
         ("#/default/apps", "billing bot", "client-apps-360"),
         ("#/default/apps/new", "Assign Roles", "add-client-app-360"),
-        (&*format!("#/default/apps/{}", app.client_id), "API keys", "client-app-information-360"),
+        (
+            &*format!("#/default/apps/{}", app.client_id),
+            "API keys",
+            "client-app-information-360",
+        ),
         ("#/default/roles", "Create role", "roles-360"),
         ("#/users", "Add user", "users-360"),
-        ("#/default/idp", "Identity provider", "identity-provider-360"),
+        (
+            "#/default/idp",
+            "Identity provider",
+            "identity-provider-360",
+        ),
     ];
     for (hash, marker, name) in screens {
         b.goto(&s.url(&format!("/console{hash}")));

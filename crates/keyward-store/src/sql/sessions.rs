@@ -120,19 +120,23 @@ impl SessionStore for DieselStore {
 
     fn touch_session(&self, digest: &[u8; 32], now: DateTime<Utc>) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::update(console_sessions::table.filter(console_sessions::digest.eq(hex(digest))))
-                .set(console_sessions::last_seen_at.eq(to_db_time(now)))
-                .execute(conn)
-                .map_err(map_err)?;
+            diesel::update(
+                console_sessions::table.filter(console_sessions::digest.eq(hex(digest))),
+            )
+            .set(console_sessions::last_seen_at.eq(to_db_time(now)))
+            .execute(conn)
+            .map_err(map_err)?;
             Ok(())
         })
     }
 
     fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::delete(console_sessions::table.filter(console_sessions::digest.eq(hex(digest))))
-                .execute(conn)
-                .map_err(map_err)?;
+            diesel::delete(
+                console_sessions::table.filter(console_sessions::digest.eq(hex(digest))),
+            )
+            .execute(conn)
+            .map_err(map_err)?;
             Ok(())
         })
     }

@@ -14,7 +14,7 @@ use base64::Engine;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
-const ELEMENT: &str = "element-6066-11e4-a052-4f8b-9a57-5c6bfc6b3dd1";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const WAIT: Duration = Duration::from_secs(10);
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
@@ -40,6 +40,15 @@ pub struct Browser {
 /// A found element (its WebDriver reference).
 #[derive(Clone)]
 pub struct Element(String);
+
+impl Element {
+    /// The element as a script argument.
+    fn reference(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        map.insert(ELEMENT.to_owned(), Value::String(self.0.clone()));
+        Value::Object(map)
+    }
+}
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium, 1280 × 900.
@@ -128,7 +137,12 @@ impl Browser {
         reply["value"].clone()
     }
 
-    fn try_command(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value, Value> {
+    fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let reply: Value = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -175,27 +189,26 @@ impl Browser {
     }
 
     fn find_now(&self, using: &str, value: &str) -> Option<Element> {
+        // The first match a person can see (it has a box on the page).
         let found = self
             .try_command(
                 reqwest::Method::POST,
-                "/elements",
-                json!({ "using": using, "value": value }),
+                "/execute/sync",
+                json!({"script": "const [using, sel] = arguments; let all; \
+                    if (using === 'xpath') { const r = document.evaluate(sel, document, null, \
+                      XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null); all = []; \
+                      for (let i = 0; i < r.snapshotLength; i++) all.push(r.snapshotItem(i)); } \
+                    else all = [...document.querySelectorAll(sel)]; \
+                    return all.find((e) => e.getClientRects().length > 0 && \
+                      getComputedStyle(e).visibility !== 'hidden') || null;",
+                    "args": [using, value]}),
             )
+            .map_err(|e| eprintln!("find {value}: {e}"))
             .ok()?;
-        let list = found.as_array()?;
-        // The first one a person can see.
-        list.iter()
-            .filter_map(|e| e[ELEMENT].as_str().map(|id| Element(id.to_owned())))
-            .find(|e| {
-                self.try_command(
-                    reqwest::Method::GET,
-                    &format!("/element/{}/displayed", e.0),
-                    Value::Null,
-                )
-                .ok()
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false)
-            })
+        if std::env::var_os("KW_DEBUG").is_some() {
+            eprintln!("find {value}: {found}");
+        }
+        found[ELEMENT].as_str().map(|id| Element(id.to_owned()))
     }
 
     fn wait_find(&self, using: &str, value: &str) -> Element {
@@ -222,25 +235,39 @@ impl Browser {
         self.find_now("css selector", css).is_some()
     }
 
-    /// The visible button (or link styled as one) whose text is `text`.
-    pub fn button(&self, text: &str) -> Element {
-        self.wait_find(
-            "xpath",
-            &format!(
-                "//*[self::button or self::a][normalize-space()='{text}' or @aria-label='{text}']"
-            ),
+    /// The xpath of buttons and links whose text or label is `text`; inside the open
+    /// modal dialog when there is one (a person can reach nothing else then).
+    fn button_xpath(&self, text: &str) -> String {
+        let modal = self
+            .exec(
+                "return !!document.querySelector('dialog[open]');",
+                json!([]),
+            )
+            .as_bool()
+            .unwrap_or(false);
+        let scope = if modal { "//dialog[@open]" } else { "" };
+        format!(
+            "{scope}//*[self::button or self::a][normalize-space()='{text}' or @aria-label='{text}']"
         )
     }
 
-    /// Whether a visible button with this text (or label) is on the page.
+    /// The visible button (or link styled as one) whose text is `text` (waits 10 s).
+    pub fn button(&self, text: &str) -> Element {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self.find_now("xpath", &self.button_xpath(text)) {
+                return e;
+            }
+            if Instant::now() > deadline {
+                panic!("no button {text:?}; the page says:\n{}", self.page_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether a visible button with this text (or label) is on the page now.
     pub fn has_button(&self, text: &str) -> bool {
-        self.find_now(
-            "xpath",
-            &format!(
-                "//*[self::button or self::a][normalize-space()='{text}' or @aria-label='{text}']"
-            ),
-        )
-        .is_some()
+        self.find_now("xpath", &self.button_xpath(text)).is_some()
     }
 
     /// Clicks.
@@ -284,7 +311,7 @@ impl Browser {
         self.exec(
             "const s = arguments[0]; s.value = arguments[1]; \
              s.dispatchEvent(new Event('change', {bubbles: true}));",
-            json!([{ ELEMENT: e.0 }, value]),
+            json!([e.reference(), value]),
         );
     }
 
