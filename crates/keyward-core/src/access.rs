@@ -273,6 +273,8 @@ pub struct Validator {
     usage: Option<Arc<PendingUsage>>,
     /// Federation (the server, once enabled): accepts the identity providers' tokens.
     federation: std::sync::OnceLock<Arc<Federation>>,
+    /// Checked before every decision (a remote validator fails closed when stale).
+    liveness: std::sync::OnceLock<crate::remote::Liveness>,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
 }
@@ -308,6 +310,7 @@ impl Validator {
             keys_outdated: std::sync::atomic::AtomicBool::new(false),
             usage: None,
             federation: std::sync::OnceLock::new(),
+            liveness: std::sync::OnceLock::new(),
             config,
             clock,
         })
@@ -328,6 +331,13 @@ impl Validator {
     /// Accepts identity providers' tokens through `federation` (the server only).
     pub(crate) fn set_federation(&self, federation: Arc<Federation>) {
         let _ = self.federation.set(federation);
+    }
+
+    /// Installs a check run before every decision: while it answers `Some(reason)`,
+    /// every credential is refused (401) — how a validator fed from afar fails closed
+    /// when it has not heard from Keyward for too long. Once; later calls change nothing.
+    pub fn set_liveness(&self, check: crate::remote::Liveness) {
+        let _ = self.liveness.set(check);
     }
 
     /// The clock this validator checks lifetimes with.
@@ -412,6 +422,9 @@ impl Validator {
     }
 
     pub(crate) fn authenticate_step(&self, bearer: &str, io: Io) -> Step<Principal> {
+        if let Some(reason) = self.liveness.get().and_then(|check| check()) {
+            return Err(Error::Unauthenticated(reason).into());
+        }
         match CredentialKind::of(bearer) {
             None => Err(Error::Unauthenticated("malformed credential").into()),
             Some(CredentialKind::AccessToken) => {

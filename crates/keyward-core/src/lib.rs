@@ -35,6 +35,7 @@ pub mod jwt;
 pub mod keys;
 pub mod live;
 pub mod random;
+pub mod remote;
 mod roles;
 pub mod secret;
 pub mod sessions;

@@ -36,6 +36,9 @@ struct Maps {
     missing_apps: BoundedMap<ClientId, ()>,
     environments: BoundedMap<EnvironmentId, Arc<Environment>>,
     roles: BoundedMap<RoleId, Arc<Role>>,
+    /// What each role grants (and whether it acts everywhere), computed once per load:
+    /// every check shares it instead of building a set per call.
+    role_grants: BoundedMap<RoleId, Arc<(Grants, bool)>>,
     admins: BoundedMap<[u8; 32], Arc<AdminUser>>,
     /// Credential digests storage did not know; dropped on any admin change.
     missing_admins: BoundedMap<[u8; 32], ()>,
@@ -69,6 +72,7 @@ impl Default for Maps {
             missing_apps: BoundedMap::new(MAX_MISSING),
             environments: BoundedMap::new(MAX_ENTRIES),
             roles: BoundedMap::new(MAX_ENTRIES),
+            role_grants: BoundedMap::new(MAX_ENTRIES),
             admins: BoundedMap::new(MAX_ENTRIES),
             missing_admins: BoundedMap::new(MAX_MISSING),
             secrets: BoundedMap::new(MAX_ENTRIES),
@@ -337,16 +341,39 @@ impl LiveState {
         )
     }
 
+    /// What a role grants and whether it acts everywhere (`None` for a role deleted
+    /// meanwhile), through the cache.
+    fn role_grants(&self, id: RoleId, io: Io) -> Step<Option<Arc<(Grants, bool)>>> {
+        {
+            let maps = self.read_maps();
+            if let Some(g) = maps.role_grants.get(&id) {
+                return Ok(Some(Arc::clone(g)));
+            }
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let Some(role) = self.role(id, io)? else {
+            return Ok(None);
+        };
+        let computed = Arc::new((
+            role.grants(),
+            role.builtin
+                .is_some_and(keyward_domain::BuiltinRole::is_global),
+        ));
+        let mut maps = self.write_maps();
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            maps.role_grants.insert(id, Arc::clone(&computed));
+        }
+        Ok(Some(computed))
+    }
+
     /// The union of the grants of these roles (a role deleted meanwhile grants nothing).
     pub(crate) fn grants_of(&self, role_ids: &[RoleId], io: Io) -> Step<(Grants, bool)> {
         let mut grants = Grants::none();
         let mut global = false;
         for id in role_ids {
-            if let Some(role) = self.role(*id, io)? {
-                grants.extend(&role.grants());
-                global |= role
-                    .builtin
-                    .is_some_and(keyward_domain::BuiltinRole::is_global);
+            if let Some(role) = self.role_grants(*id, io)? {
+                grants.extend(&role.0);
+                global |= role.1;
             }
         }
         Ok((grants, global))
@@ -372,6 +399,7 @@ impl LiveState {
             }
             ChangeSubject::Role(id) => {
                 maps.roles.remove(id);
+                maps.role_grants.remove(id);
             }
             ChangeSubject::Environment(id) => {
                 maps.environments.remove(id);

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::ValidationError;
 
@@ -15,6 +16,7 @@ pub const RESERVED_RESOURCES: &[&str] = &[
     "environments",
     "identity_providers",
     "keys",
+    "live",
     "roles",
     "tokens",
 ];
@@ -116,10 +118,14 @@ impl FromStr for Permission {
 
 /// What a principal is allowed: every permission (`all`, the Super Admin role), or a
 /// set of permissions. The union of a principal's roles.
+///
+/// Cloning is cheap (the set is shared, copied only when a clone is extended): the hot
+/// paths hand a role's grants to every principal holding it without copying them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     all: bool,
-    permissions: BTreeSet<Permission>,
+    /// `None` when empty (never `Some` of an empty set, so equality is structural).
+    permissions: Option<Arc<BTreeSet<Permission>>>,
 }
 
 /// How "every permission" is written where a list of permissions is shown.
@@ -140,16 +146,21 @@ impl Grants {
     pub fn all() -> Self {
         Self {
             all: true,
-            permissions: BTreeSet::new(),
+            permissions: None,
         }
     }
 
     /// Exactly these permissions.
     pub fn from_permissions(permissions: impl IntoIterator<Item = Permission>) -> Self {
+        let set: BTreeSet<Permission> = permissions.into_iter().collect();
         Self {
             all: false,
-            permissions: permissions.into_iter().collect(),
+            permissions: (!set.is_empty()).then(|| Arc::new(set)),
         }
+    }
+
+    fn set(&self) -> impl Iterator<Item = &Permission> {
+        self.permissions.iter().flat_map(|s| s.iter())
     }
 
     /// Whether these grants hold every permission.
@@ -159,22 +170,31 @@ impl Grants {
 
     /// The explicit permissions (empty when `is_all`).
     pub fn permissions(&self) -> impl Iterator<Item = &Permission> {
-        self.permissions.iter()
+        self.set()
     }
 
-    /// Adds another grant set (role union).
+    /// Adds another grant set (role union). Extending empty grants shares the other's
+    /// set instead of copying it.
     pub fn extend(&mut self, other: &Grants) {
         self.all |= other.all;
-        if !self.all {
-            self.permissions.extend(other.permissions.iter().cloned());
-        } else {
-            self.permissions.clear();
+        if self.all {
+            self.permissions = None;
+            return;
+        }
+        match (&mut self.permissions, &other.permissions) {
+            (_, None) => {}
+            (None, Some(theirs)) => self.permissions = Some(Arc::clone(theirs)),
+            (Some(mine), Some(theirs)) => {
+                if !Arc::ptr_eq(mine, theirs) {
+                    Arc::make_mut(mine).extend(theirs.iter().cloned());
+                }
+            }
         }
     }
 
     /// Whether these grants allow `required`.
     pub fn allows(&self, required: &Permission) -> bool {
-        self.all || self.permissions.iter().any(|p| p.grants(required))
+        self.all || self.set().any(|p| p.grants(required))
     }
 
     /// Whether every permission in `other` is allowed by `self`.
@@ -182,7 +202,7 @@ impl Grants {
         if self.all {
             return true;
         }
-        !other.all && other.permissions.iter().all(|p| self.allows(p))
+        !other.all && other.set().all(|p| self.allows(p))
     }
 
     /// Whether `self` covers the reserved (Keyward-management) part of `other`: the
@@ -193,8 +213,7 @@ impl Grants {
         }
         !other.all
             && other
-                .permissions
-                .iter()
+                .set()
                 .filter(|p| p.is_reserved())
                 .all(|p| self.allows(p))
     }
@@ -204,7 +223,7 @@ impl Grants {
         if self.all {
             vec![ALL_TEXT.to_owned()]
         } else {
-            self.permissions.iter().map(ToString::to_string).collect()
+            self.set().map(ToString::to_string).collect()
         }
     }
 
@@ -218,8 +237,8 @@ impl Grants {
         if self.all {
             return ALL_TEXT.len();
         }
-        let names: usize = self.permissions.iter().map(|p| p.to_string().len()).sum();
-        names + self.permissions.len().saturating_sub(1)
+        let names: usize = self.set().map(|p| p.to_string().len()).sum();
+        names + self.set().count().saturating_sub(1)
     }
 
     /// Refuses grants whose scope is longer than [`MAX_SCOPE_LEN`], naming `field`.

@@ -102,6 +102,7 @@ impl BuiltinRole {
                     "client_apps:*",
                     "api_keys:*",
                     "identity_providers:*",
+                    "live:read",
                     "tokens:introspect",
                 ]
                 .iter()

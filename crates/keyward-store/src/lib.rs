@@ -308,6 +308,11 @@ pub trait ApiKeyStore: Send + Sync {
     ) -> StoreResult<ApiKey>;
     /// The API keys of an app, oldest first (bounded by the quota).
     fn list_api_keys(&self, app: AppId) -> StoreResult<Vec<ApiKey>>;
+    /// What credential checks need of an app's API keys (digests included), for remote
+    /// validators' snapshots.
+    fn api_key_states(&self, app: AppId) -> StoreResult<Vec<ApiKeyState>>;
+    /// One API key's check state by its public identifier (`None` once deleted).
+    fn api_key_state(&self, id: &CredentialId) -> StoreResult<Option<ApiKeyState>>;
     /// Deletes an API key of an app (`NotFound` if it has no such key): it stops working
     /// at once, and its quota slot is freed.
     fn delete_api_key(&self, app: AppId, id: &CredentialId, now: DateTime<Utc>) -> StoreResult<()>;

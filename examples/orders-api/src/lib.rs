@@ -1,9 +1,11 @@
-//! Example: a small "orders" resource server that embeds keyward-core to check Keyward
-//! access tokens in-process, with Keyward's live semantics (a deactivated app or a
-//! removed role is refused within the resync interval, without calling Keyward).
+//! Example: a small "orders" resource server that checks Keyward access tokens and API
+//! keys in-process, with Keyward's live semantics (a deactivated app or a removed role
+//! is refused at once, without calling Keyward per request).
 //!
-//! It reads Keyward's database (read-only use: it never writes and never needs the
-//! master key, only public keys) and follows its change feed.
+//! Two ways to feed it: [`connect_remote`] (any host: Keyward's live snapshot and change
+//! feed over HTTP, through the `keyward-client` crate), or [`connect`] (on Keyward's
+//! host: its SQLite database, read-only, following its change feed). Either way it
+//! never holds the master key, only public keys.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +34,14 @@ pub struct KeywardLink {
     pub environment: Option<String>,
     /// How often to pick up Keyward's changes.
     pub resync_interval: Duration,
+}
+
+/// A validator fed from Keyward over HTTP (`live:read` credential in `config`): the
+/// recommended way; see `keyward_client::RemoteValidator`.
+pub fn connect_remote(
+    config: keyward_client::RemoteConfig,
+) -> Result<keyward_client::RemoteValidator, keyward_client::RemoteError> {
+    keyward_client::RemoteValidator::connect(config)
 }
 
 /// A validator over Keyward's database and the thread that keeps it current.

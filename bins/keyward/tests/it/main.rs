@@ -40,6 +40,9 @@ mod users;
 // The web console (SPEC §8), in a real headless Chromium.
 mod console;
 
+// Remote validators (SPEC §10).
+mod remote_validator;
+
 // OAuth.
 mod client_authentication;
 mod status_endpoint;

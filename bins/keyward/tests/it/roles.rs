@@ -84,6 +84,7 @@ fn built_in_roles_are_listed_and_cannot_be_edited_deleted_or_shadowed() {
             "client_apps:*",
             "environments:read",
             "identity_providers:*",
+            "live:read",
             "roles:*",
             "tokens:introspect"
         ]

@@ -6,6 +6,7 @@ mod client_apps;
 mod credentials;
 mod environments;
 mod federation;
+mod live;
 mod roles;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
@@ -42,6 +43,7 @@ crate::permission!(
     "identity_providers:manage",
     PathEnvironment
 );
+crate::permission!(LiveRead, "live:read", OwnEnvironment);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
 
@@ -237,6 +239,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(client_apps::configure)
             .configure(credentials::configure)
             .configure(federation::configure)
+            .configure(live::configure)
             .configure(admins::configure)
             .default_service(web::to(no_such_route)),
     );

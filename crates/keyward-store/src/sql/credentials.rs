@@ -312,6 +312,27 @@ pub(super) fn api_key_by_digest(
     .transpose()
 }
 
+fn key_state(
+    (id, digest, expires_at, client_id): (String, String, Option<NaiveDateTime>, String),
+) -> StoreResult<ApiKeyState> {
+    let mut bytes = [0u8; 32];
+    if digest.len() != 64 {
+        return Err(corrupt("api key digest", "not 64 hex digits"));
+    }
+    for (i, slot) in bytes.iter_mut().enumerate() {
+        let pair = digest
+            .get(i * 2..i * 2 + 2)
+            .ok_or_else(|| corrupt("api key digest", "short"))?;
+        *slot = u8::from_str_radix(pair, 16).map_err(|e| corrupt("api key digest", e))?;
+    }
+    Ok(ApiKeyState {
+        id: credential_id(&id)?,
+        digest: bytes,
+        client_id: ClientId::parse(&client_id).map_err(|e| corrupt("client id", e))?,
+        expires_at: expires_at.map(from_db_time),
+    })
+}
+
 impl ApiKeyStore for DieselStore {
     /// First statement: the conditional increment `UPDATE client_apps SET api_key_count
     /// = api_key_count + 1 WHERE id = ? AND deleted_at IS NULL AND api_key_count <
@@ -379,6 +400,40 @@ impl ApiKeyStore for DieselStore {
                 .load(conn)
         })?;
         rows.into_iter().map(ApiKeyRow::into_domain).collect()
+    }
+
+    fn api_key_states(&self, app: AppId) -> StoreResult<Vec<ApiKeyState>> {
+        let rows: Vec<(String, String, Option<NaiveDateTime>, String)> = self.read(|conn| {
+            api_keys::table
+                .inner_join(client_apps::table)
+                .filter(api_keys::app_id.eq(app.0))
+                .order((api_keys::created_at.asc(), api_keys::id.asc()))
+                .select((
+                    api_keys::public_id,
+                    api_keys::digest,
+                    api_keys::expires_at,
+                    client_apps::client_id,
+                ))
+                .load(conn)
+        })?;
+        rows.into_iter().map(key_state).collect()
+    }
+
+    fn api_key_state(&self, id: &CredentialId) -> StoreResult<Option<ApiKeyState>> {
+        let row: Option<(String, String, Option<NaiveDateTime>, String)> = self.read(|conn| {
+            api_keys::table
+                .inner_join(client_apps::table)
+                .filter(api_keys::public_id.eq(id.as_str()))
+                .select((
+                    api_keys::public_id,
+                    api_keys::digest,
+                    api_keys::expires_at,
+                    client_apps::client_id,
+                ))
+                .first(conn)
+                .optional()
+        })?;
+        row.map(key_state).transpose()
     }
 
     /// Claims the app, then one `DELETE … WHERE app_id = ? AND public_id = ?` whose row
