@@ -38,6 +38,7 @@ pub mod random;
 pub mod remote;
 mod roles;
 pub mod secret;
+pub mod sessions;
 #[cfg(test)]
 mod testkit;
 mod throttle;
@@ -55,6 +56,7 @@ pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
 pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
 pub use random::{OsRandomness, Randomness};
+pub use sessions::{csrf_matches, csrf_token, ActiveSession, LoggedIn, SessionToken};
 
 use keyward_domain::Quota;
 use keyward_store::{ChangeSubject, Store};
@@ -92,6 +94,8 @@ pub struct CoreConfig {
     pub hashing_concurrency: usize,
     /// Callers allowed to wait for a hashing slot before the rest get 503.
     pub hashing_queue: usize,
+    /// How long a console session may stay unused before it expires.
+    pub session_idle: Duration,
 }
 
 impl Default for CoreConfig {
@@ -108,6 +112,7 @@ impl Default for CoreConfig {
             failure_window: Duration::from_secs(60),
             hashing_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             hashing_queue: 64,
+            session_idle: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct Keyward {
     random: Arc<dyn Randomness>,
     /// Federation, once the server gives an outbound client ([`Self::enable_federation`]).
     federation: std::sync::OnceLock<Arc<federation::Federation>>,
+    /// Failed console logins per (username, source) and per source.
+    login_throttle: FailureThrottle,
 }
 
 impl Keyward {
@@ -189,6 +196,11 @@ impl Keyward {
         let window = i64::try_from(config.failure_window.as_secs())
             .unwrap_or(60)
             .max(1);
+        let login_throttle = FailureThrottle::new(
+            config.max_failed_attempts,
+            config.max_failed_attempts_per_source,
+            window,
+        );
         let caches = IssuerCaches::new(
             mac_key,
             FailureThrottle::new(
@@ -207,6 +219,7 @@ impl Keyward {
             clock,
             random,
             federation: std::sync::OnceLock::new(),
+            login_throttle,
         })
     }
 

@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
 
 mod body;
+mod console;
 mod error;
 mod extract;
 mod oauth;
@@ -30,6 +31,7 @@ use keyward_core::Keyward;
 use crate::wire::{Health, HealthResponse};
 
 pub use body::{track_requests, watch_connection, BodyError, ConnectionWatch, HttpLimits};
+pub use console::{ConsoleSettings, CSRF_HEADER};
 pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
 pub use extract::{
     authenticate, bearer, presents_bearer, Authenticated, Authorized, Reach, RequiredPermission,
@@ -64,6 +66,9 @@ async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
 /// `web::Data<Validator>` (the one `Keyward::validator()` returns), and may hold
 /// [`HttpLimits`] (the body deadline; default 10 s).
 ///
+/// Register `web::Data<ConsoleSettings>` too to let the console's session cookie
+/// authenticate management calls.
+///
 /// Every path answers `HEAD` where it answers `GET`, `OPTIONS` with 204 and `Allow`,
 /// and other methods with 405 and `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -71,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(routes::resource("/oauth2/status").get(oauth::status))
         .service(routes::resource("/.well-known/jwks.json").get(oauth::jwks))
         .service(routes::resource("/healthz").get(healthz))
+        .configure(console::configure)
         .configure(routes::configure)
         .default_service(web::to(routes::no_such_route));
 }

@@ -3,6 +3,7 @@
 //! copy each; storage is reached only through [`Server::db`] (`harness/db.rs`).
 #![allow(dead_code)]
 
+mod browser;
 mod db;
 mod idp;
 mod management;
@@ -10,6 +11,7 @@ mod oauth;
 mod postgres;
 mod replies;
 
+pub use browser::{screenshot_dir, Browser};
 pub use db::{
     create_postgres_database, database_url_for, is_postgres, postgres_server, with_database,
 };

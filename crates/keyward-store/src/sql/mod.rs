@@ -33,6 +33,7 @@ mod models;
 mod page;
 mod roles;
 mod schema;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
