@@ -90,6 +90,15 @@ enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// Set a user's console password: read from the first line of standard input, or
+    /// generated and printed once (then it must be changed at the next login).
+    SetPassword {
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 fn main() {
@@ -144,6 +153,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 AdminCommand::Create {
                     password_stdin: true,
                     ..
+                }
+                | AdminCommand::SetPassword {
+                    password_stdin: true,
+                    ..
                 } => {
                     let mut line = String::new();
                     std::io::stdin()
@@ -185,6 +198,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         admin.username
                     );
                     println!("{}", credential.expose());
+                }
+                AdminCommand::SetPassword { username, .. } => {
+                    match core.set_password(&username, password)? {
+                        Some(generated) => {
+                            println!(
+                                "one-time console password for `{username}` (shown once; \
+                                 to be changed at the next login):"
+                            );
+                            println!("{}", generated.as_str());
+                        }
+                        None => println!("password set for `{username}`"),
+                    }
                 }
             }
             Ok(())
@@ -349,6 +374,7 @@ fn open_core(
             .unwrap_or(defaults.hashing_concurrency),
         key_publish_delay_secs: settings.keys.publish_delay_seconds.max(0),
         key_retire_leeway_secs: settings.keys.retire_leeway_seconds.max(0),
+        session_idle: Duration::from_secs(settings.console.idle_timeout_seconds.max(1)),
     };
     let core = Keyward::open(
         Arc::clone(&store) as Arc<dyn Store>,
@@ -530,6 +556,17 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
             out.flush()?;
         }
     }
+    if let Some(password) = core.bootstrap_console_password()? {
+        // Printed once, to standard output only (never to the log).
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "Console: {public_url}/console — log in as `admin` with this one-time password \
+             (you choose a new one at the first login):"
+        )?;
+        writeln!(out, "{}", password.as_str())?;
+        out.flush()?;
+    }
     master_key::mark_instance(&settings.data_dir)?;
     drop(lock);
     let stop = Arc::new(AtomicBool::new(false));
@@ -540,6 +577,12 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     println!("keyward listening on http://{addr} (issuer {public_url})");
+    println!("console: {public_url}/console");
+    let console_settings = web::Data::new(keyward_http::ConsoleSettings {
+        secure: public_url.starts_with("https://"),
+        idle_timeout_seconds: i64::try_from(settings.console.idle_timeout_seconds)
+            .unwrap_or(i64::MAX),
+    });
     log::info!("listening on http://{addr}");
     let data_core = web::Data::from(Arc::clone(&core));
     let data_validator = web::Data::from(Arc::clone(core.validator()));
@@ -562,6 +605,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
             App::new()
                 .app_data(data_core.clone())
                 .app_data(data_validator.clone())
+                .app_data(console_settings.clone())
                 .app_data(limits)
                 .app_data(cors.clone())
                 .wrap(middleware::from_fn(keyward_http::cors))

@@ -22,6 +22,23 @@ pub struct Settings {
     pub cache: Cache,
     pub cors: Cors,
     pub federation: Federation,
+    pub console: Console,
+}
+
+/// The web console (SPEC §8).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Console {
+    /// A console session unused for this long expires (the user logs in again).
+    pub idle_timeout_seconds: u64,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: 1_800,
+        }
+    }
 }
 
 /// Federation with identity providers (SPEC §7).
@@ -197,6 +214,7 @@ impl Default for Settings {
             cache: Cache::default(),
             cors: Cors::default(),
             federation: Federation::default(),
+            console: Console::default(),
         }
     }
 }
@@ -362,6 +380,10 @@ mod tests {
         let loaded = Settings::load(Some(&path)).unwrap_or_else(|e| panic!("{e:#}"));
         let defaults = Settings::default();
         assert_eq!(loaded.server.bind, defaults.server.bind);
+        assert_eq!(
+            loaded.console.idle_timeout_seconds,
+            defaults.console.idle_timeout_seconds
+        );
         assert_eq!(
             loaded.server.header_timeout_ms,
             defaults.server.header_timeout_ms

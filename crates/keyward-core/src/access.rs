@@ -97,6 +97,17 @@ pub enum PrincipalKind {
         /// Login name.
         username: Username,
     },
+    /// A user, through a console session. Its grants are those it holds where the
+    /// request acts (see `Keyward::session_principal`).
+    User {
+        /// Storage identity.
+        admin_id: AdminId,
+        /// Login name.
+        username: Username,
+        /// The environment the request acts in, for a user whose roles are per
+        /// environment (`None` for a user with a global role, or outside any).
+        environment: Option<EnvironmentSlug>,
+    },
     /// The operator at the command line (the `keyward` CLI on the database).
     System,
 }
@@ -139,6 +150,7 @@ impl Principal {
     pub fn environment(&self) -> Option<&EnvironmentSlug> {
         match &self.kind {
             PrincipalKind::App { environment, .. } => Some(environment),
+            PrincipalKind::User { environment, .. } => environment.as_ref(),
             _ => None,
         }
     }

@@ -42,6 +42,7 @@ pub mod remote;
 mod revocation;
 mod roles;
 pub mod secret;
+pub mod sessions;
 mod signing;
 #[cfg(test)]
 mod testkit;
@@ -62,6 +63,7 @@ pub use introspection::{ActiveToken, Introspection};
 pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
 pub use random::{OsRandomness, Randomness};
 pub use revocation::Revocation;
+pub use sessions::{csrf_matches, csrf_token, ActiveSession, LoggedIn, SessionToken};
 pub use signing::RotatedKey;
 
 use keyward_domain::Quota;
@@ -106,6 +108,8 @@ pub struct CoreConfig {
     /// Clock difference between instances allowed for before a signing key whose last
     /// token expired is retired.
     pub key_retire_leeway_secs: i64,
+    /// How long a console session may stay unused before it expires.
+    pub session_idle: Duration,
 }
 
 impl Default for CoreConfig {
@@ -124,6 +128,7 @@ impl Default for CoreConfig {
             hashing_queue: 64,
             key_publish_delay_secs: 300,
             key_retire_leeway_secs: 60,
+            session_idle: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -140,6 +145,8 @@ pub struct Keyward {
     random: Arc<dyn Randomness>,
     /// Federation, once the server gives an outbound client ([`Self::enable_federation`]).
     federation: std::sync::OnceLock<Arc<federation::Federation>>,
+    /// Failed console logins per (username, source) and per source.
+    login_throttle: FailureThrottle,
 }
 
 impl Keyward {
@@ -207,6 +214,11 @@ impl Keyward {
         let window = i64::try_from(config.failure_window.as_secs())
             .unwrap_or(60)
             .max(1);
+        let login_throttle = FailureThrottle::new(
+            config.max_failed_attempts,
+            config.max_failed_attempts_per_source,
+            window,
+        );
         let caches = IssuerCaches::new(
             mac_key,
             FailureThrottle::new(
@@ -226,6 +238,7 @@ impl Keyward {
             clock,
             random,
             federation: std::sync::OnceLock::new(),
+            login_throttle,
         })
     }
 

@@ -171,8 +171,18 @@ impl FailureThrottle {
         source: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> Admission {
+        self.admit_named(client_id.as_str(), source, now)
+    }
+
+    /// [`Self::admit`] for any name (a username at the console login).
+    pub(crate) fn admit_named(
+        &self,
+        name: &str,
+        source: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Admission {
         let source = source_key(source);
-        let pair = Key::Pair(format!("{}@{source}", client_id.as_str()));
+        let pair = Key::Pair(format!("{name}@{source}"));
         let source = Key::Source(source);
         let mut buckets = self.lock();
         self.make_room(&mut buckets, now);

@@ -1,6 +1,7 @@
 //! The extractor every protected route uses: [`Authorized<P>`] authenticates the
-//! Bearer credential against live state and checks the permission `P` declares. No
-//! route checks permissions by hand.
+//! Bearer credential — or, without one, the console's session cookie, whose state
+//! changes must carry the session's CSRF token — against live state and checks the
+//! permission `P` declares. No route checks permissions by hand.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -152,6 +153,24 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(session) = crate::console::session_of(req) {
+            let prepared = (|| {
+                let permission = Permission::parse(P::PERMISSION)
+                    .map_err(|e| Error::Internal(format!("route permission: {e}")))?;
+                Ok::<_, Error>((permission, Self::target(req)?))
+            })();
+            return Box::pin(async move {
+                let (permission, target) = prepared?;
+                let principal = session.principal(target.clone()).await?;
+                principal
+                    .authorize(&permission, &target)
+                    .map_err(|e| ApiError::from(e).missing_scope(P::PERMISSION))?;
+                Ok(Authorized {
+                    principal,
+                    _permission: PhantomData,
+                })
+            });
+        }
         let prepared = (|| {
             let permission = Permission::parse(P::PERMISSION)
                 .map_err(|e| Error::Internal(format!("route permission: {e}")))?;
@@ -185,6 +204,13 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(session) = crate::console::session_of(req) {
+            return Box::pin(async move {
+                Ok(Authenticated(
+                    session.principal(Target::OwnEnvironment).await?,
+                ))
+            });
+        }
         let prepared = validator(req).map(|v| (v, bearer_or_problem(req)));
         Box::pin(async move {
             let (validator, credential) = prepared?;

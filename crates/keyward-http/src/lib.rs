@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
 
 mod body;
+mod console;
 mod cors;
 mod error;
 mod extract;
@@ -32,6 +33,7 @@ use keyward_core::Keyward;
 use crate::wire::{Health, HealthResponse};
 
 pub use body::{track_requests, watch_connection, BodyError, ConnectionWatch, HttpLimits};
+pub use console::{ConsoleSettings, CSRF_HEADER};
 pub use cors::{cors, CorsPolicy};
 pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
 pub use extract::{
@@ -67,6 +69,9 @@ async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
 /// `web::Data<Validator>` (the one `Keyward::validator()` returns), and may hold
 /// [`HttpLimits`] (the body deadline; default 10 s).
 ///
+/// Register `web::Data<ConsoleSettings>` too to let the console's session cookie
+/// authenticate management calls.
+///
 /// Every path answers `HEAD` where it answers `GET`, `OPTIONS` with 204 and `Allow`,
 /// and other methods with 405 and `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -95,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(metadata::environment_metadata),
         )
         .service(routes::resource("/healthz").get(healthz))
+        .configure(console::configure)
         .configure(routes::configure)
         .default_service(web::to(routes::no_such_route));
 }

@@ -455,6 +455,37 @@ pub trait Transactions: Send + Sync {
     fn transaction(&self, work: &mut dyn FnMut() -> StoreResult<()>) -> StoreResult<()>;
 }
 
+/// Console sessions and the password login behind them (SPEC §8).
+pub trait SessionStore: Send + Sync {
+    /// What a password login needs to know about a user, if the username exists.
+    fn login_record(&self, username: &Username) -> StoreResult<Option<LoginRecord>>;
+    /// Replaces a user's password hash; `must_change` asks for a new one at next login.
+    fn set_password(
+        &self,
+        user: AdminId,
+        password_hash: &str,
+        must_change: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores a new session under the SHA-256 digest of its token.
+    fn create_session(
+        &self,
+        user: AdminId,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The session with this digest, with its user's name, if it exists.
+    fn session(&self, digest: &[u8; 32]) -> StoreResult<Option<SessionRecord>>;
+    /// Records that the session was used at `now` (idle expiry counts from it).
+    fn touch_session(&self, digest: &[u8; 32], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Ends one session (logout). Ending an unknown session is not an error.
+    fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()>;
+    /// Ends every session of `user` except the one with digest `keep` (a password change).
+    fn delete_other_sessions(&self, user: AdminId, keep: &[u8; 32]) -> StoreResult<()>;
+    /// Deletes sessions idle since before `idle_before`; returns how many.
+    fn delete_idle_sessions(&self, idle_before: DateTime<Utc>) -> StoreResult<usize>;
+}
+
 /// Everything Keyward's core needs from storage: the union of the per-aggregate traits,
 /// implemented for every type that implements them all.
 pub trait Store:
@@ -467,6 +498,7 @@ pub trait Store:
     + FederationStore
     + SigningKeyStore
     + OAuthStore
+    + SessionStore
     + ChangeFeed
     + Transactions
 {
@@ -482,6 +514,7 @@ impl<T> Store for T where
         + FederationStore
         + SigningKeyStore
         + OAuthStore
+        + SessionStore
         + ChangeFeed
         + Transactions
         + ?Sized

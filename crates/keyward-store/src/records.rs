@@ -323,3 +323,45 @@ pub struct Change {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+/// A user as a password login sees them.
+#[derive(Clone)]
+pub struct LoginRecord {
+    /// Storage identity.
+    pub id: keyward_domain::AdminId,
+    /// Login name, as stored.
+    pub username: Username,
+    /// The argon2id PHC string of the password, if one was ever set.
+    pub password_hash: Option<String>,
+    /// Active or inactive.
+    pub status: AppStatus,
+    /// Whether the password is a one-time password to be replaced at login.
+    pub password_must_change: bool,
+}
+
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"<hidden>")
+            .field("status", &self.status)
+            .field("password_must_change", &self.password_must_change)
+            .finish()
+    }
+}
+
+/// A console session as stored (never its token: only the token's digest finds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The user it belongs to.
+    pub user_id: keyward_domain::AdminId,
+    /// That user's login name.
+    pub username: Username,
+    /// Whether the user must replace a one-time password before doing anything else.
+    pub password_must_change: bool,
+    /// When the user logged in.
+    pub created_at: DateTime<Utc>,
+    /// When the session was last used.
+    pub last_seen_at: DateTime<Utc>,
+}

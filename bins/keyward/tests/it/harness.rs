@@ -3,6 +3,7 @@
 //! copy each; storage is reached only through [`Server::db`] (`harness/db.rs`).
 #![allow(dead_code)]
 
+mod browser;
 mod db;
 mod idp;
 mod management;
@@ -11,6 +12,7 @@ mod postgres;
 mod replies;
 mod standards;
 
+pub use browser::{screenshot_dir, Browser};
 pub use db::{
     create_postgres_database, database_url_for, is_postgres, postgres_server, with_database,
 };

@@ -37,6 +37,9 @@ mod secret_rotation;
 mod federation;
 mod users;
 
+// The web console (SPEC §8), in a real headless Chromium.
+mod console;
+
 // Remote validators (SPEC §10).
 mod remote_validator;
 

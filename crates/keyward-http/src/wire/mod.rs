@@ -13,6 +13,7 @@
 pub mod admins;
 pub mod apps;
 pub mod authorize;
+pub mod console;
 pub mod credentials;
 pub mod environments;
 pub mod federation;

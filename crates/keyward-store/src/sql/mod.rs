@@ -34,6 +34,7 @@ mod oauth;
 mod page;
 mod roles;
 mod schema;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -106,6 +106,17 @@ diesel::table! {
         credential_digest -> Nullable<Text>,
         credential_created_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        password_must_change -> Bool,
+    }
+}
+
+diesel::table! {
+    console_sessions (id) {
+        id -> BigInt,
+        digest -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
     }
 }
 
@@ -144,6 +155,7 @@ diesel::joinable!(client_app_roles -> roles (role_id));
 diesel::joinable!(client_app_secrets -> client_apps (app_id));
 diesel::joinable!(api_keys -> client_apps (app_id));
 diesel::joinable!(user_environment_roles -> admin_users (user_id));
+diesel::joinable!(console_sessions -> admin_users (user_id));
 diesel::joinable!(user_environment_roles -> roles (role_id));
 diesel::joinable!(identity_providers -> environments (environment_id));
 
@@ -157,6 +169,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_environment_roles,
     identity_providers,
     admin_users,
+    console_sessions,
     signing_keys,
     changes,
     change_feed,
