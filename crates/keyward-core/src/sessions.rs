@@ -237,7 +237,7 @@ impl Keyward {
         self.store
             .set_password(session.user_id, &hash, false, self.clock.now())?;
         self.store
-            .delete_other_sessions(session.user_id, &credential_digest(token))?;
+            .delete_other_sessions(session.user_id, Some(&credential_digest(token)))?;
         Ok(())
     }
 
@@ -270,7 +270,7 @@ impl Keyward {
             .hash(password.expose().as_bytes(), &mut self.rng())?;
         self.store
             .set_password(record.id, &hash, generated.is_some(), self.clock.now())?;
-        self.store.delete_other_sessions(record.id, &[0; 32])?;
+        self.store.delete_other_sessions(record.id, None)?;
         Ok(generated)
     }
 

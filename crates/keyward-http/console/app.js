@@ -41,6 +41,11 @@ function field(label, input, hint) {
   const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
   if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
   const error = h('p', { class: 'field-error', id: `${id}-error`, 'data-field-error': input.name || '' });
+  // An error shown for a value is stale once the value changes.
+  input.addEventListener('input', () => {
+    error.textContent = '';
+    input.removeAttribute('aria-invalid');
+  });
   return h('div', { class: 'field' }, h('label', { for: id }, label), hintEl, input, error);
 }
 
@@ -501,6 +506,8 @@ async function addAppScreen(slug) {
     if (!ok) return;
     try {
       const created = await api('POST', `${env(slug)}/client-apps`, { name: name.value, roles: chosen });
+      for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
+      for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
       const clientId = created.client_id;
       showOnce('Client app created', [
         ['App Client ID', clientId, 'client-id'],

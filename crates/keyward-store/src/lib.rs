@@ -480,8 +480,9 @@ pub trait SessionStore: Send + Sync {
     fn touch_session(&self, digest: &[u8; 32], now: DateTime<Utc>) -> StoreResult<()>;
     /// Ends one session (logout). Ending an unknown session is not an error.
     fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()>;
-    /// Ends every session of `user` except the one with digest `keep` (a password change).
-    fn delete_other_sessions(&self, user: AdminId, keep: &[u8; 32]) -> StoreResult<()>;
+    /// Ends every session of `user` except the one with digest `keep`, if given (a password
+    /// change keeps the session that made it; an operator resetting the password ends all).
+    fn delete_other_sessions(&self, user: AdminId, keep: Option<&[u8; 32]>) -> StoreResult<()>;
     /// Deletes sessions idle since before `idle_before`; returns how many.
     fn delete_idle_sessions(&self, idle_before: DateTime<Utc>) -> StoreResult<usize>;
 }

@@ -141,14 +141,14 @@ impl SessionStore for DieselStore {
         })
     }
 
-    fn delete_other_sessions(&self, user: AdminId, keep: &[u8; 32]) -> StoreResult<()> {
+    fn delete_other_sessions(&self, user: AdminId, keep: Option<&[u8; 32]>) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::delete(
-                console_sessions::table
-                    .filter(console_sessions::user_id.eq(user.0))
-                    .filter(console_sessions::digest.ne(hex(keep))),
-            )
-            .execute(conn)
+            let mine = console_sessions::table.filter(console_sessions::user_id.eq(user.0));
+            match keep {
+                Some(keep) => diesel::delete(mine.filter(console_sessions::digest.ne(hex(keep))))
+                    .execute(conn),
+                None => diesel::delete(mine).execute(conn),
+            }
             .map_err(map_err)?;
             Ok(())
         })
