@@ -19,7 +19,7 @@ use crate::federation::Federation;
 use crate::jwt::AccessTokenClaims;
 use crate::keys::{Algorithm, KeyRing, MasterKey};
 use crate::live::LiveState;
-use crate::secret::{credential_digest, digests_equal, ApiKeySecret};
+use crate::secret::{credential_digest, ApiKeySecret};
 use crate::usage::PendingUsage;
 
 /// A Bearer credential, recognised once by its shape; each kind has one path through
@@ -628,7 +628,7 @@ impl Validator {
         let state = self
             .live
             .api_key(&digest, io)?
-            .filter(|k| digests_equal(&k.digest, &digest))
+            .filter(|k| bool::from(subtle::ConstantTimeEq::ct_eq(&k.digest[..], &digest[..])))
             .ok_or(Error::Unauthenticated("invalid token"))?;
         let now = self.clock.now();
         if !live_at(state.expires_at, now) {

@@ -182,15 +182,7 @@ impl IssuerCaches {
     /// new secret (a new stored hash) can never match an old entry — so entries need no
     /// invalidation. Status and deletion are checked after this, on every request.
     fn mac(&self, client_id: &ClientId, stored_hash: &str, secret: &str) -> [u8; 32] {
-        let mut mac = match HmacSha256::new_from_slice(&self.mac_key) {
-            Ok(m) => m,
-            Err(_) => return [0; 32],
-        };
-        for part in [client_id.as_str(), stored_hash, secret] {
-            mac.update(part.as_bytes());
-            mac.update(&[0]);
-        }
-        mac.finalize().into_bytes().into()
+        self.mac_parts(&[client_id.as_str(), stored_hash, secret])
     }
 
     /// A keyed hash of several parts (each followed by a NUL).
@@ -367,16 +359,23 @@ impl Keyward {
                 client_id,
                 client_secret,
                 method: SecretMethod::Basic | SecretMethod::Post,
-            } => {
-                // A client ID Keyward does not know may be one its environment's
-                // identity provider issued, bound to an app: brokered.
-                if self.federation.get().is_some() && !self.is_local_client(client_id, io)? {
-                    if let Some(binding) = self.validator.live().binding(client_id, io)? {
-                        return self.authenticate_brokered(&binding, client_secret, source, io);
+            } => match self.authenticate_secret(client_id, client_secret, source, io) {
+                // Only a refusal looks further: a client ID Keyward does not know may be
+                // one its environment's identity provider issued, bound to an app
+                // (brokered). Local clients never pay for the lookup.
+                Err(Stop::Failed(Error::InvalidClient))
+                    if self.federation.get().is_some()
+                        && !self.is_local_client(client_id, io)? =>
+                {
+                    match self.validator.live().binding(client_id, io)? {
+                        Some(binding) => {
+                            self.authenticate_brokered(&binding, client_secret, source, io)
+                        }
+                        None => Err(Error::InvalidClient.into()),
                     }
                 }
-                self.authenticate_secret(client_id, client_secret, source, io)
-            }
+                other => other,
+            },
             ClientCredentials::Assertion {
                 client_id,
                 assertion,

@@ -156,10 +156,6 @@ pub struct LiveChanges {
     pub position: i64,
 }
 
-fn hex(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl From<&Environment> for LiveEnvironment {
     fn from(e: &Environment) -> Self {
         Self {
@@ -199,7 +195,7 @@ impl From<&ApiKeyState> for LiveApiKey {
     fn from(k: &ApiKeyState) -> Self {
         Self {
             id: k.id.as_str().to_owned(),
-            digest: hex(&k.digest),
+            digest: keyward_store::digest_to_hex(&k.digest),
             client_id: k.client_id.as_str().to_owned(),
             expires_at: k.expires_at,
         }
@@ -235,13 +231,7 @@ impl LiveApp {
 impl LiveApiKey {
     /// The key's state as the core's read model holds it.
     pub fn to_state(&self) -> Option<ApiKeyState> {
-        let mut digest = [0u8; 32];
-        if self.digest.len() != 64 {
-            return None;
-        }
-        for (i, slot) in digest.iter_mut().enumerate() {
-            *slot = u8::from_str_radix(self.digest.get(i * 2..i * 2 + 2)?, 16).ok()?;
-        }
+        let digest = keyward_store::digest_from_hex(&self.digest)?;
         Some(ApiKeyState {
             id: CredentialId::parse(&self.id, "id").ok()?,
             digest,

@@ -181,11 +181,6 @@ pub(crate) fn secret_hint(text: &str) -> &str {
     text.get(start..).unwrap_or(text)
 }
 
-/// Whether two digests are equal, in time independent of where they differ.
-pub(crate) fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl PersonalCredential {
     /// The SHA-256 digest under which the credential is stored.
     pub fn digest(&self) -> [u8; 32] {
@@ -275,8 +270,8 @@ mod tests {
         assert!(key.expose().starts_with("kwak_"));
         assert_eq!(key.expose().len(), 5 + 49);
         let parsed = ApiKeySecret::parse(key.expose()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(digests_equal(&parsed.digest(), &key.digest()));
-        assert!(!digests_equal(&key.digest(), &credential_digest("other")));
+        assert_eq!(parsed.digest(), key.digest());
+        assert_ne!(key.digest(), credential_digest("other"));
         assert_eq!(format!("{key:?}"), "ApiKeySecret(<hidden>)");
         assert!(ClientSecret::parse(key.expose()).is_err());
         let secret = ClientSecret::generate(&mut OsRng);

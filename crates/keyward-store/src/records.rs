@@ -365,3 +365,24 @@ pub struct SessionRecord {
     /// When the session was last used.
     pub last_seen_at: DateTime<Utc>,
 }
+
+/// A SHA-256 digest as stored and sent: 64 lowercase hex digits.
+pub fn digest_to_hex(digest: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The digest written by [`digest_to_hex`] (`None` for anything else).
+pub fn digest_from_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, slot) in digest.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(digest)
+}

@@ -315,16 +315,8 @@ pub(super) fn api_key_by_digest(
 fn key_state(
     (id, digest, expires_at, client_id): (String, String, Option<NaiveDateTime>, String),
 ) -> StoreResult<ApiKeyState> {
-    let mut bytes = [0u8; 32];
-    if digest.len() != 64 {
-        return Err(corrupt("api key digest", "not 64 hex digits"));
-    }
-    for (i, slot) in bytes.iter_mut().enumerate() {
-        let pair = digest
-            .get(i * 2..i * 2 + 2)
-            .ok_or_else(|| corrupt("api key digest", "short"))?;
-        *slot = u8::from_str_radix(pair, 16).map_err(|e| corrupt("api key digest", e))?;
-    }
+    let bytes = crate::digest_from_hex(&digest)
+        .ok_or_else(|| corrupt("api key digest", "not 64 hex digits"))?;
     Ok(ApiKeyState {
         id: credential_id(&id)?,
         digest: bytes,

@@ -192,11 +192,7 @@ impl From<SigningKeyRow> for SigningKeyRecord {
 }
 
 pub(super) fn hex(digest: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::digest_to_hex(digest)
 }
 
 pub(super) fn encode_subject(subject: &ChangeSubject) -> (&'static str, String) {
