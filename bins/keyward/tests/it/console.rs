@@ -407,7 +407,7 @@ fn client_apps_are_created_used_searched_changed_deactivated_and_deleted_in_the_
     b.click_button("Add");
     b.button("Remove role orders-writer");
     b.click_button("Remove role orders-reader");
-    b.wait_gone("Remove role orders-reader");
+    b.wait_no_button("Remove role orders-reader");
     assert!(eventually(Duration::from_secs(3), || s
         .authorize(&token, "orders:write")
         == 200)

@@ -270,6 +270,15 @@ impl Browser {
         self.find_now("xpath", &self.button_xpath(text)).is_some()
     }
 
+    /// Waits until no visible button has this text (or label).
+    pub fn wait_no_button(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.has_button(text) {
+            assert!(Instant::now() < deadline, "the button {text:?} stays");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Clicks.
     pub fn click(&self, element: &Element) {
         self.post(&format!("/element/{}/click", element.0), json!({}));
