@@ -65,5 +65,6 @@ mod hardening;
 mod http_limits;
 mod multi_instance;
 mod multi_instance_standards;
+mod openapi;
 mod operations;
 mod warm_path;

@@ -7,6 +7,7 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 /// `POST /authorize`: `{"permission", "environment"?}`. A resource server that serves
 /// one environment names it, so that a token of another environment holding the same
 /// permission is refused.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
@@ -25,6 +26,7 @@ impl JsonRequest for AuthorizeRequest {
 
 /// `200` to `POST /authorize`: `{"allowed": true, "permission", "environment"}`. A
 /// refusal is a problem (403) with `"allowed": false`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct AuthorizeResponse {
     /// Always `true` (a refusal is an error response).

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// An environment: the body of `GET`, `POST` and `PATCH`, and the items of the list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct EnvironmentBody {
     /// Its slug.
@@ -34,6 +35,7 @@ impl From<Environment> for EnvironmentBody {
 }
 
 /// `POST /environments`: `{"slug", "name"?}` (the name defaults to the slug).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironmentRequest {
@@ -51,6 +53,7 @@ impl JsonRequest for CreateEnvironmentRequest {
 }
 
 /// `PATCH /environments/{env}`: `{"enabled"?, "name"?}` (at least one; core says so).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEnvironmentRequest {

@@ -9,6 +9,7 @@ use crate::body::{query_pairs, FieldKind, FieldRule, JsonRequest};
 use crate::error::ApiError;
 
 /// A role: the body of `GET`, `POST` and `PUT`, and the items of the list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct RoleBody {
     /// Its name.
@@ -33,6 +34,7 @@ impl From<Role> for RoleBody {
 }
 
 /// `POST .../roles`: `{"name", "permissions": [...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleRequest {
@@ -51,6 +53,7 @@ impl JsonRequest for CreateRoleRequest {
 
 /// `PUT .../roles/{role}`: `{"permissions": [...], "name"?}`. A client may send the
 /// whole role back; its `name` must then be the role's own (roles are not renamed).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceRoleRequest {
