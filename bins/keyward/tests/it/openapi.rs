@@ -32,7 +32,39 @@ const SCHEMATHESIS_EXCLUDED: &[(&str, &str)] = &[
         "a long-poll (up to 60 s) or an endless event stream by design; \
          remote_validator.rs tests it",
     ),
+    (
+        "issue_personal_credential",
+        "issuing a credential for the user the run authenticates as revokes the run's own \
+         credential (schemathesis learns `admin` from the user list); admins.rs tests it",
+    ),
+    (
+        "issue_personal_credential_as_admins",
+        "the same, under the /admins alias",
+    ),
+    (
+        "deactivate_user",
+        "deactivating the run's own Super Admin (possible once the run has created \
+         another) ends the run's access; users.rs tests it",
+    ),
+    (
+        "deactivate_user_as_admins",
+        "the same, under the /admins alias",
+    ),
+    ("delete_user", "the same for deleting it; users.rs tests it"),
+    ("delete_user_as_admins", "the same, under the /admins alias"),
+    (
+        "replace_user_roles",
+        "the same for taking its role away; users.rs tests it",
+    ),
+    (
+        "replace_user_roles_as_admins",
+        "the same, under the /admins alias",
+    ),
 ];
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
 
 fn openapi_python() -> Option<PathBuf> {
     match std::env::var_os("KEYWARD_OPENAPI_PYTHON") {
@@ -202,32 +234,95 @@ fn schemathesis_finds_no_server_error_and_no_response_breaking_the_document() {
         schemathesis.display()
     );
     let server = Server::start();
-    // Something to find: an environment, a role, an app with a key.
-    server.create_environment("staging");
-    server.create_role("default", "reader", &["orders:read"]);
-    server.create_app("default", "schemathesis app", &["reader"]);
+    // Something to find: environments, roles, an app (which may introspect) with an API
+    // key and a secret, and a user. Path parameters are drawn mostly from these
+    // (schemathesis "dictionaries"), so requests reach past the 404 of a random name.
+    let s = &server;
+    s.create_environment("staging");
+    s.create_role("default", "reader", &["orders:read"]);
+    s.create_role("default", "introspector", &["tokens:introspect"]);
+    let app = s.create_app("default", "schemathesis app", &["reader", "introspector"]);
+    let app_path = s.app_path("default", &app);
+    let key: Value = s
+        .post(
+            &format!("{app_path}/api-keys"),
+            &s.admin,
+            serde_json::json!({"name": "k1"}),
+        )
+        .json()
+        .unwrap();
+    let secrets: Value = s
+        .get(&format!("{app_path}/secrets"), &s.admin)
+        .json()
+        .unwrap();
+    let user = s.post(
+        "/api/v1/users",
+        &s.admin,
+        serde_json::json!({"username": "operator", "password": "a-long-password-123", "role": "Admin"}),
+    );
+    assert_eq!(user.status(), 201);
+    let config = format!(
+        r#"
+# Credentials per security scheme of the document: the Super Admin's personal
+# credential for Bearer routes, the app's client secret for client_secret_basic.
+[auth.openapi.bearer]
+bearer = "{admin}"
+[auth.openapi.client_basic]
+username = "{client_id}"
+password = "{client_secret}"
+
+[dictionaries.env]
+values = ["default", "staging"]
+[dictionaries.client_id]
+values = ["{client_id}"]
+[dictionaries.role]
+values = ["reader", "introspector", "Admin"]
+[dictionaries.username]
+values = ["operator"]
+[dictionaries.id]
+values = ["{key_id}", "{secret_id}"]
+
+[parameters]
+"path.env" = {{ dictionary = "env", probability = 0.9 }}
+"path.client_id" = {{ dictionary = "client_id", probability = 0.9 }}
+"path.role" = {{ dictionary = "role", probability = 0.8 }}
+"path.username" = {{ dictionary = "username", probability = 0.8 }}
+"path.id" = {{ dictionary = "id", probability = 0.8 }}
+"#,
+        admin = s.admin,
+        client_id = app.client_id,
+        client_secret = app.client_secret,
+        key_id = key["id"].as_str().unwrap(),
+        secret_id = secrets["items"][0]["id"].as_str().unwrap(),
+    );
 
     let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("schemathesis.toml");
+    std::fs::write(&config_file, config).unwrap();
     let mut cmd = Command::new(&schemathesis);
     cmd.current_dir(dir.path())
         .env("NO_COLOR", "1")
-        .env("SCHEMATHESIS_HOOKS", "")
+        .arg("--config-file")
+        .arg(&config_file)
         .arg("run")
         .arg(server.url("/api/v1/openapi.json"))
         .args(["--url", &server.base])
-        .args([
-            "--header",
-            &format!("Authorization: Bearer {}", server.admin),
-        ])
         .args([
             "--checks",
             "not_a_server_error,response_schema_conformance,content_type_conformance,\
              status_code_conformance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-examples", "15"])
-        .args(["--seed", "18"])
-        .args(["--workers", "2"])
+        // Bounded so that the run takes about a minute on two busy cores;
+        // KEYWARD_SCHEMATHESIS_EXAMPLES and KEYWARD_SCHEMATHESIS_SEED go deeper or elsewhere.
+        .args([
+            "--max-examples",
+            &env_or("KEYWARD_SCHEMATHESIS_EXAMPLES", "15"),
+        ])
+        .args(["--seed", &env_or("KEYWARD_SCHEMATHESIS_SEED", "18")])
+        // One worker: the coverage phase of this schemathesis trips over a CPython AST
+        // check when two threads build strategies at once.
+        .args(["--workers", "1"])
         .args(["--request-timeout", "20"])
         .args(["--generation-database", "none"])
         .args(["--suppress-health-check", "all"])

@@ -66,9 +66,11 @@ impl From<AdminUser> for AdminBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateAdminRequest {
     /// Login name.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
     /// The password (12–1024 characters); never printed (`Debug` hides it).
     #[cfg_attr(feature = "openapi", schema(format = Password))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     /// `Super Admin` or `Admin`.
     #[serde(default)]

@@ -94,6 +94,10 @@ pub struct CreatedAppBody<'a> {
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
     /// The app's name (the rules are core's: `AppName`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9+=,.@-][A-Za-z0-9 +=,.@-]{1,126}[A-Za-z0-9+=,.@-]$")
+    )]
     pub name: String,
     /// Its roles' names in the environment; none by default.
     #[serde(default)]

@@ -12,8 +12,13 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
     /// The permission asked about (`resource:action`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z][a-z0-9_.-]{0,63}:([a-z][a-z0-9_.-]{0,63}|\\*)$")
+    )]
     pub permission: String,
     /// The environment the resource server serves.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub environment: Option<String>,
 }
 

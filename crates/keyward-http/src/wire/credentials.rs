@@ -54,6 +54,10 @@ pub struct CreatedApiKeyBody<'a> {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// The key's name (the rules are the domain's: `ApiKeyName`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9._-][A-Za-z0-9 ._-]{0,63}$")
+    )]
     pub name: String,
     /// When the key stops working (RFC 3339, in the future); never by default.
     #[serde(default)]

@@ -11,6 +11,7 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 #[derive(Debug, Serialize)]
 pub struct EnvironmentBody {
     /// Its slug.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub slug: String,
     /// Its display name.
     pub name: String,

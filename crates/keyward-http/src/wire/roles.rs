@@ -39,6 +39,10 @@ impl From<Role> for RoleBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleRequest {
     /// The role's name, unique in the environment.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9._-][A-Za-z0-9 ._-]{0,63}$")
+    )]
     pub name: String,
     /// Its permissions (`resource:action` or `resource:*`).
     pub permissions: Vec<String>,
