@@ -590,6 +590,9 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
         allowed_origins: settings.cors.origins(),
         max_age_seconds: settings.cors.max_age_seconds,
     });
+    let metrics_settings = web::Data::new(keyward_http::MetricsSettings {
+        token: settings.metrics.token.clone(),
+    });
     let limits = keyward_http::HttpLimits {
         body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
     };
@@ -608,7 +611,9 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(console_settings.clone())
                 .app_data(limits)
                 .app_data(cors.clone())
+                .app_data(metrics_settings.clone())
                 .wrap(middleware::from_fn(keyward_http::cors))
+                .wrap(middleware::from_fn(keyward_http::record_metrics))
                 .wrap(middleware::from_fn(keyward_http::track_requests))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.

@@ -63,6 +63,7 @@ mod embedding;
 mod faults;
 mod hardening;
 mod http_limits;
+mod metrics;
 mod multi_instance;
 mod multi_instance_standards;
 mod operations;
