@@ -58,6 +58,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy the SQLite database to a new file while the server runs (a consistent
+    /// snapshot; see docs/OPERATIONS.md). Keep the data directory's `master.key` with it:
+    /// the signing keys inside are encrypted under it.
+    Backup {
+        /// The new file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -122,6 +130,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 master_key::mark_instance(&settings.data_dir)?;
             }
             println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let options = StoreOptions {
+                migrate: false,
+                ..store_options(&settings)
+            };
+            let store = DieselStore::open(&options)?;
+            store
+                .backup_to(&to)
+                .with_context(|| format!("backing up to {}", to.display()))?;
+            println!("backed up to {}", to.display());
             Ok(())
         }
         Command::Keys {
