@@ -23,6 +23,7 @@ mod cors;
 mod error;
 mod extract;
 mod metadata;
+mod metrics;
 mod oauth;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -41,6 +42,7 @@ pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
 pub use extract::{
     authenticate, bearer, presents_bearer, Authenticated, Authorized, Reach, RequiredPermission,
 };
+pub use metrics::{record_metrics, MetricsSettings};
 pub use routes::Route;
 
 /// `GET /healthz`: 200 when storage answers, 503 when it does not.
@@ -134,7 +136,9 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<Route>) {
             routes::resource("/environments/{env}/.well-known/oauth-authorization-server")
                 .get(metadata::environment_metadata_appended),
         )
-        .service(routes::resource("/healthz").get(healthz));
+        .service(routes::resource("/healthz").get(healthz))
+        .service(routes::resource("/readyz").get(metrics::readyz))
+        .service(routes::resource("/metrics").get(metrics::metrics));
     console::configure(&mut r);
     routes::configure(&mut r);
     r.default_service(routes::no_such_route);

@@ -71,6 +71,8 @@ pub const ADMINS_ALIAS: (&str, &str) = ("/api/v1/users", "/api/v1/admins");
         crate::metadata::environment_openid_configuration,
         crate::metadata::environment_metadata_appended,
         crate::healthz,
+        crate::metrics::readyz,
+        crate::metrics::metrics,
         serve,
     ),
     components(schemas(ProblemBody, OAuthErrorBody)),
