@@ -11,7 +11,6 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 #[derive(Debug, Serialize)]
 pub struct EnvironmentBody {
     /// Its slug.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub slug: String,
     /// Its display name.
     pub name: String,
@@ -41,6 +40,7 @@ impl From<Environment> for EnvironmentBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironmentRequest {
     /// The slug (`[a-z0-9][a-z0-9-]{0,62}`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub slug: String,
     /// The display name.
     pub name: Option<String>,
@@ -57,6 +57,7 @@ impl JsonRequest for CreateEnvironmentRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(min_properties = 1))]
 pub struct UpdateEnvironmentRequest {
     /// `false` disables the environment, `true` enables it.
     pub enabled: Option<bool>,

@@ -272,6 +272,7 @@ pub struct ServerMetadata {
 )]
 pub struct TokenRequestForm {
     /// `client_credentials`, the only grant.
+    #[schema(pattern = "^client_credentials$")]
     pub grant_type: String,
     /// Space-separated permissions: down-scopes the token to that subset.
     pub scope: Option<String>,
@@ -299,6 +300,7 @@ pub struct TokenRequestForm {
 )]
 pub struct TokenParameterForm {
     /// The access token or API key asked about (or revoked).
+    #[schema(min_length = 1)]
     pub token: String,
     /// A hint (`access_token`); ignored.
     pub token_type_hint: Option<String>,

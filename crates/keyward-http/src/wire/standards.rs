@@ -15,7 +15,7 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 #[serde(deny_unknown_fields)]
 pub struct JwksRequest {
     /// The public keys (JWKs).
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>, min_items = 1, max_items = 10))]
     pub keys: Vec<Value>,
 }
 
