@@ -623,6 +623,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
             .keep_alive_ms
             .saturating_add(settings.server.header_timeout_ms),
     );
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let result = actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
@@ -637,12 +638,14 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .wrap(middleware::from_fn(keyward_http::track_requests))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.
-                .wrap(
+                // The access log costs a formatted line per request: only when enabled.
+                .wrap(middleware::Condition::new(
+                    access_log,
                     middleware::Logger::new("%a \"%{path}xi\" %s %b %Dms")
                         .custom_request_replace("path", |req| {
                             format!("{} {}", req.method(), req.path())
                         }),
-                )
+                ))
                 .configure(keyward_http::configure)
         })
         .workers(workers)
