@@ -20,6 +20,7 @@
 
 mod admins;
 mod apps;
+mod audit;
 mod connection;
 mod credentials;
 mod environments;
