@@ -23,6 +23,16 @@ pub struct Settings {
     pub cors: Cors,
     pub federation: Federation,
     pub console: Console,
+    pub audit: Audit,
+}
+
+/// The audit log (SPEC §12).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audit {
+    /// Entries older than this many days are deleted (checked hourly). Unset (the
+    /// default): every entry is kept.
+    pub retention_days: Option<u32>,
 }
 
 /// The web console (SPEC §8).
@@ -215,6 +225,7 @@ impl Default for Settings {
             cors: Cors::default(),
             federation: Federation::default(),
             console: Console::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -332,6 +343,9 @@ impl Settings {
             if !(1..=3_600_000).contains(&ms) {
                 bail!("{name} must be between 1 and 3600000 (an hour)");
             }
+        }
+        if self.audit.retention_days == Some(0) {
+            bail!("audit.retention_days must be at least 1 (leave it unset to keep every entry)");
         }
         if self.server.max_connections < 1 {
             bail!("server.max_connections must be at least 1");

@@ -22,6 +22,7 @@
 pub mod access;
 mod admins;
 mod apps;
+pub mod audit;
 mod bounded;
 pub mod client_auth;
 pub mod clock;
@@ -55,6 +56,7 @@ use std::time::Duration;
 pub use access::{KeySource, Principal, PrincipalKind, Target, Validator, ValidatorConfig};
 pub use admins::{BootstrapOutcome, EnvironmentRolesInput, UserRoles};
 pub use apps::{AppInEnvironment, CreatedApp};
+pub use audit::{Actor, AuditFilter};
 pub use clock::{Clock, Io, SystemClock};
 pub use credentials::{CreatedApiKey, RotatedSecret};
 pub use error::{Error, Resource};

@@ -24,7 +24,7 @@ async fn get(
 }
 
 async fn put(
-    _auth: Authorized<IdentityProvidersManage>,
+    auth: Authorized<IdentityProvidersManage>,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -41,17 +41,22 @@ async fn put(
         scope: r.scope,
         enabled: r.enabled,
     };
-    let idp = run(&core, move |k| k.set_identity_provider(&env, &input)).await?;
+    let principal = auth.principal;
+    let idp = run(&core, move |k| {
+        k.set_identity_provider(&principal, &env, &input)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(IdentityProviderBody::from(idp)))
 }
 
 async fn delete(
-    _auth: Authorized<IdentityProvidersManage>,
+    auth: Authorized<IdentityProvidersManage>,
     path: web::Path<String>,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
-    run(&core, move |k| k.delete_identity_provider(&env)).await?;
+    let principal = auth.principal;
+    run(&core, move |k| k.delete_identity_provider(&principal, &env)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -2,6 +2,7 @@
 //! signature (`Authorized<P>`), reads its input, calls one use case, and answers.
 
 mod admins;
+mod audit;
 mod client_apps;
 mod credentials;
 mod environments;
@@ -48,6 +49,7 @@ crate::permission!(LiveRead, "live:read", OwnEnvironment);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
 crate::permission!(KeysManage, "keys:manage", Global);
+crate::permission!(AuditRead, "audit:read", QueryEnvironment);
 
 /// Runs a use case on the blocking pool (storage and argon2 block).
 pub(crate) async fn run<T, F>(core: &web::Data<Keyward>, f: F) -> Result<T, ApiError>
@@ -243,6 +245,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(federation::configure)
             .configure(live::configure)
             .configure(admins::configure)
+            .configure(audit::configure)
             .configure(standards::configure)
             .default_service(web::to(no_such_route)),
     );
