@@ -134,7 +134,7 @@ pub struct Principal {
     /// Whether it acts in every environment (admins, and apps holding Super Admin).
     pub global: bool,
     /// The address the request came from, when the HTTP layer knows it (the audit log
-    /// records it; see [`Principal::from_address`]).
+    /// records it; see [`Principal::with_address`]).
     pub address: Option<std::net::IpAddr>,
 }
 
@@ -151,7 +151,7 @@ impl Principal {
     }
 
     /// This principal, calling from `address`.
-    pub fn from_address(mut self, address: Option<std::net::IpAddr>) -> Self {
+    pub fn with_address(mut self, address: Option<std::net::IpAddr>) -> Self {
         self.address = address;
         self
     }

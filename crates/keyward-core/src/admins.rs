@@ -326,7 +326,9 @@ impl Keyward {
         };
         let updated = self
             .audited(&Actor::of(principal), || {
-                let updated = self.store.set_user_status(user.id, status, self.clock.now())?;
+                let updated = self
+                    .store
+                    .set_user_status(user.id, status, self.clock.now())?;
                 let event = AuditEvent::new(action, None, updated.username.as_str())
                     .detail("previous_status", user.status.as_str());
                 Ok((updated, event))
@@ -387,8 +389,9 @@ impl Keyward {
                     &credential.digest(),
                     self.clock.now(),
                 )?;
-                let event = AuditEvent::new("user.credential_issued", None, admin.username.as_str())
-                    .detail("previous_revoked", admin.has_credential);
+                let event =
+                    AuditEvent::new("user.credential_issued", None, admin.username.as_str())
+                        .detail("previous_revoked", admin.has_credential);
                 Ok((updated, event))
             })
             .map_err(|e| Error::from_store(e, Resource::Admin))?;

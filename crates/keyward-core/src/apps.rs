@@ -339,7 +339,9 @@ impl Keyward {
         };
         let updated = self
             .audited(&Actor::of(principal), || {
-                let updated = self.store.set_app_status(app.id, status, self.clock.now())?;
+                let updated = self
+                    .store
+                    .set_app_status(app.id, status, self.clock.now())?;
                 let event = AuditEvent::new(action, Some(&env.slug), app.client_id.as_str())
                     .detail("previous_status", app.status.as_str());
                 Ok((updated, event))
@@ -363,8 +365,12 @@ impl Keyward {
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
         self.audited(&Actor::of(principal), || {
             self.store.delete_app(app.id, self.clock.now())?;
-            let event = AuditEvent::new("client_app.deleted", Some(&env.slug), app.client_id.as_str())
-                .detail("name", app.name.as_str());
+            let event = AuditEvent::new(
+                "client_app.deleted",
+                Some(&env.slug),
+                app.client_id.as_str(),
+            )
+            .detail("name", app.name.as_str());
             Ok(((), event))
         })
         .map_err(|e| Error::from_store(e, Resource::ClientApp))?;

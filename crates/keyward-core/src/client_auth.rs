@@ -349,7 +349,11 @@ impl Keyward {
         let kids: Option<Vec<Value>> = jwks.map(|set| {
             set.get("keys")
                 .and_then(Value::as_array)
-                .map(|keys| keys.iter().map(|k| k.get("kid").cloned().unwrap_or(Value::Null)).collect())
+                .map(|keys| {
+                    keys.iter()
+                        .map(|k| k.get("kid").cloned().unwrap_or(Value::Null))
+                        .collect()
+                })
                 .unwrap_or_default()
         });
         self.audited(&Actor::of(principal), || {
@@ -360,9 +364,17 @@ impl Keyward {
                 self.clock.now(),
             )?;
             let event = match kids {
-                Some(kids) => AuditEvent::new("client_app.jwks_replaced", Some(&env.slug), app.client_id.as_str())
-                    .detail("kids", kids),
-                None => AuditEvent::new("client_app.jwks_removed", Some(&env.slug), app.client_id.as_str()),
+                Some(kids) => AuditEvent::new(
+                    "client_app.jwks_replaced",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                )
+                .detail("kids", kids),
+                None => AuditEvent::new(
+                    "client_app.jwks_removed",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                ),
             };
             Ok(((), event))
         })

@@ -44,8 +44,9 @@ impl Keyward {
                 let env = self
                     .store
                     .create_environment(&NewEnvironment { slug, name }, self.clock.now())?;
-                let event = AuditEvent::new("environment.created", Some(&env.slug), env.slug.as_str())
-                    .detail("name", env.name.as_str());
+                let event =
+                    AuditEvent::new("environment.created", Some(&env.slug), env.slug.as_str())
+                        .detail("name", env.name.as_str());
                 Ok((env, event))
             })
             .map_err(|e| Error::from_store(e, Resource::Environment))?;

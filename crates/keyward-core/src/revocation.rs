@@ -156,10 +156,7 @@ impl Keyward {
                     claims.jti.clone(),
                 )
                 .detail("client_id", client.client_id.as_str())
-                .detail(
-                    "expires_at",
-                    expires_at.to_rfc3339(),
-                );
+                .detail("expires_at", expires_at.to_rfc3339());
                 self.append_audit(&actor, event)?;
             }
             Ok(())

@@ -131,7 +131,10 @@ impl Keyward {
         self.audited(&actor, || {
             self.store
                 .create_session(record.id, &credential_digest(token.expose()), now)?;
-            Ok(((), AuditEvent::new("user.logged_in", None, record.username.as_str())))
+            Ok((
+                (),
+                AuditEvent::new("user.logged_in", None, record.username.as_str()),
+            ))
         })?;
         Ok(LoggedIn {
             token,
@@ -204,7 +207,10 @@ impl Keyward {
         };
         self.audited(&actor, || {
             self.store.delete_session(&digest)?;
-            Ok(((), AuditEvent::new("user.logged_out", None, session.username.as_str())))
+            Ok((
+                (),
+                AuditEvent::new("user.logged_out", None, session.username.as_str()),
+            ))
         })?;
         Ok(())
     }

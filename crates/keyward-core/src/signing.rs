@@ -40,9 +40,10 @@ impl Keyward {
         let signs_from = now + chrono::Duration::seconds(self.config.key_publish_delay_secs);
         self.audited(&crate::audit::Actor::of(principal), || {
             self.store.insert_signing_key(&record)?;
-            let event = crate::audit::AuditEvent::new("signing_key.rotated", None, record.kid.clone())
-                .detail("algorithm", algorithm.as_str())
-                .detail("signs_from", signs_from.to_rfc3339());
+            let event =
+                crate::audit::AuditEvent::new("signing_key.rotated", None, record.kid.clone())
+                    .detail("algorithm", algorithm.as_str())
+                    .detail("signs_from", signs_from.to_rfc3339());
             Ok(((), event))
         })?;
         self.changed(&ChangeSubject::SigningKeys);
@@ -148,7 +149,10 @@ mod tests {
         });
         let (id, secret) = t.app("bot", &[]);
         let old = kid_of(&t, &id, &secret);
-        let rotated = t.core.rotate_signing_key(&crate::Principal::system()).unwrap();
+        let rotated = t
+            .core
+            .rotate_signing_key(&crate::Principal::system())
+            .unwrap();
         assert!(
             t.core.jwks_json().contains(&rotated.kid),
             "published at once"

@@ -183,7 +183,7 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                     .authorize(&permission, &target)
                     .map_err(|e| ApiError::from(e).missing_scope(P::PERMISSION))?;
                 Ok(Authorized {
-                    principal: principal.from_address(address),
+                    principal: principal.with_address(address),
                     _permission: PhantomData,
                 })
             });
@@ -205,7 +205,7 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                 .authorize(&permission, &target)
                 .map_err(|e| ApiError::from(e).missing_scope(P::PERMISSION))?;
             Ok(Authorized {
-                principal: principal.from_address(address),
+                principal: principal.with_address(address),
                 _permission: PhantomData,
             })
         })

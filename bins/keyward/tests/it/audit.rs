@@ -98,8 +98,16 @@ fn every_management_change_is_recorded_once_with_who_what_where_and_when() {
     assert_eq!(r.status, 201, "{r:?}");
     let r = admin.put("/api/v1/users/dana/roles", &json!({"role": "Admin"}));
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(admin.post("/api/v1/users/dana/deactivate", &json!({})).status, 200);
-    assert_eq!(admin.post("/api/v1/users/dana/activate", &json!({})).status, 200);
+    assert_eq!(
+        admin
+            .post("/api/v1/users/dana/deactivate", &json!({}))
+            .status,
+        200
+    );
+    assert_eq!(
+        admin.post("/api/v1/users/dana/activate", &json!({})).status,
+        200
+    );
     assert_eq!(admin.delete("/api/v1/users/dana").status, 204);
     let r = admin.post("/api/v1/signing-keys/rotate", &json!({}));
     assert_eq!(r.status, 201, "{r:?}");
@@ -132,11 +140,7 @@ fn every_management_change_is_recorded_once_with_who_what_where_and_when() {
         "newest first, one entry per change: {entries:#?}"
     );
     for e in &entries {
-        assert_eq!(
-            e["actor"],
-            json!({"kind": "user", "name": "admin"}),
-            "{e}"
-        );
+        assert_eq!(e["actor"], json!({"kind": "user", "name": "admin"}), "{e}");
         assert_eq!(e["address"], "127.0.0.1", "{e}");
         assert_eq!(e["environment"], "staging", "{e}");
         let at = rfc3339(&e["at"]);
@@ -156,22 +160,43 @@ fn every_management_change_is_recorded_once_with_who_what_where_and_when() {
         only(&entries, "role.updated")["details"]["permissions"],
         json!(["orders:list", "orders:read"])
     );
-    assert_eq!(only(&entries, "api_key.created")["subject"], key_id.as_str());
+    assert_eq!(
+        only(&entries, "api_key.created")["subject"],
+        key_id.as_str()
+    );
     assert_eq!(
         only(&entries, "api_key.created")["details"]["client_id"],
         app.client_id.as_str()
     );
-    assert_eq!(only(&entries, "secret.rotated")["subject"], app.client_id.as_str());
-    assert_eq!(only(&entries, "environment.updated")["details"], json!({"name": "Staging"}));
+    assert_eq!(
+        only(&entries, "secret.rotated")["subject"],
+        app.client_id.as_str()
+    );
+    assert_eq!(
+        only(&entries, "environment.updated")["details"],
+        json!({"name": "Staging"})
+    );
 
     // Changes to Keyward as a whole have no environment.
     let global = all_entries(&s, "&subject=dana");
     assert_eq!(
         actions(&global),
-        ["user.deleted", "user.activated", "user.deactivated", "user.roles_replaced", "user.created"]
+        [
+            "user.deleted",
+            "user.activated",
+            "user.deactivated",
+            "user.roles_replaced",
+            "user.created"
+        ]
     );
-    assert!(global.iter().all(|e| e["environment"].is_null()), "{global:#?}");
-    assert_eq!(only(&global, "user.roles_replaced")["details"]["role"], "Admin");
+    assert!(
+        global.iter().all(|e| e["environment"].is_null()),
+        "{global:#?}"
+    );
+    assert_eq!(
+        only(&global, "user.roles_replaced")["details"]["role"],
+        "Admin"
+    );
     let rotated = all_entries(&s, &format!("&subject={kid}"));
     assert_eq!(actions(&rotated), ["signing_key.rotated"]);
     assert!(rotated[0]["environment"].is_null());
@@ -191,7 +216,10 @@ fn no_secret_password_token_or_key_ever_reaches_the_audit_log() {
     assert_eq!(r.status, 201, "{r:?}");
     let r = admin.post("/api/v1/users/root2/credential", &json!({}));
     assert_eq!(r.status, 201, "{r:?}");
-    let credential = r.body["credential"].as_str().expect("credential").to_owned();
+    let credential = r.body["credential"]
+        .as_str()
+        .expect("credential")
+        .to_owned();
     let fresh = with_secret(&app, rotated["client_secret"].as_str().unwrap());
     let token = s.token(&fresh);
     assert_eq!(revoke(&s, &fresh, &token).status(), 200);
@@ -216,13 +244,22 @@ fn no_secret_password_token_or_key_ever_reaches_the_audit_log() {
     let rows = s.db().audit_rows_text().join("\n");
     assert!(rows.contains("token.revoked") && rows.contains("user.credential_issued"));
     for secret in secrets.iter().chain([&stored_hash]) {
-        assert!(!body.contains(secret.as_str()), "the API shows a secret: {body}");
-        assert!(!rows.contains(secret.as_str()), "the table holds a secret: {rows}");
+        assert!(
+            !body.contains(secret.as_str()),
+            "the API shows a secret: {body}"
+        );
+        assert!(
+            !rows.contains(secret.as_str()),
+            "the table holds a secret: {rows}"
+        );
     }
     // The revocation names the app and the token's id, from the app's address.
     let entries = all_entries(&s, &format!("&actor={}", app.client_id));
     let revoked = only(&entries, "token.revoked");
-    assert_eq!(revoked["actor"], json!({"kind": "client_app", "name": app.client_id}));
+    assert_eq!(
+        revoked["actor"],
+        json!({"kind": "client_app", "name": app.client_id})
+    );
     assert_eq!(revoked["address"], "127.0.0.1");
     assert_eq!(revoked["subject"], claims(&token)["jti"]);
 }
@@ -240,11 +277,16 @@ fn a_refused_change_writes_nothing_and_a_failed_audit_write_undoes_the_change() 
     assert_eq!(r.status, 409, "{r:?}");
     let r = admin.delete(&s.app_path("default", &app));
     assert_eq!(r.status, 409, "an active app: {r:?}");
-    let r = admin.put(&format!("{}/roles", s.app_path("default", &app)), &json!({"roles": ["nope"]}));
+    let r = admin.put(
+        &format!("{}/roles", s.app_path("default", &app)),
+        &json!({"roles": ["nope"]}),
+    );
     assert!(r.status == 422 || r.status == 404, "{r:?}");
     let (_, weak) = app_with_token(&s, "default", "weak", &[]);
     let n = n + 1;
-    let r = s.bearer(&weak).post("/api/v1/environments", &json!({"slug": "nope"}));
+    let r = s
+        .bearer(&weak)
+        .post("/api/v1/environments", &json!({"slug": "nope"}));
     assert_forbidden(r, "no environments:manage");
     // Token issuance is not a change.
     for _ in 0..3 {
@@ -256,13 +298,22 @@ fn a_refused_change_writes_nothing_and_a_failed_audit_write_undoes_the_change() 
     assert_eq!(count(&s), n + 1);
 
     // When the audit entry cannot be written, the change is rolled back.
-    s.db().execute("ALTER TABLE audit_log RENAME TO audit_log_away");
+    s.db()
+        .execute("ALTER TABLE audit_log RENAME TO audit_log_away");
     let r = admin.post("/api/v1/environments", &json!({"slug": "ghost"}));
     assert_eq!(r.status, 503, "the audit write failed: {r:?}");
-    let r = admin.post(&format!("{}/activate", s.app_path("default", &app)), &json!({}));
+    let r = admin.post(
+        &format!("{}/activate", s.app_path("default", &app)),
+        &json!({}),
+    );
     assert_eq!(r.status, 503, "{r:?}");
-    s.db().execute("ALTER TABLE audit_log_away RENAME TO audit_log");
-    assert_eq!(admin.get("/api/v1/environments/ghost").status, 404, "rolled back");
+    s.db()
+        .execute("ALTER TABLE audit_log_away RENAME TO audit_log");
+    assert_eq!(
+        admin.get("/api/v1/environments/ghost").status,
+        404,
+        "rolled back"
+    );
     assert_eq!(get_app(&s, &app)["status"], "INACTIVE", "rolled back");
     assert_eq!(count(&s), n + 1);
 }
@@ -286,10 +337,17 @@ fn the_log_filters_by_environment_actor_subject_and_time_and_pages_newest_first(
     assert_eq!(staging.len(), 7, "{staging:#?}");
     assert!(staging.iter().all(|e| e["environment"] == "staging"));
     let subject = all_entries(&s, &format!("&subject={}", apps[0].client_id));
-    assert_eq!(actions(&subject), ["client_app.deactivated", "client_app.created"]);
+    assert_eq!(
+        actions(&subject),
+        ["client_app.deactivated", "client_app.created"]
+    );
     let window = all_entries(
         &s,
-        &format!("&since={}&until={}", urlencode(&t0.to_rfc3339()), urlencode(&t1.to_rfc3339())),
+        &format!(
+            "&since={}&until={}",
+            urlencode(&t0.to_rfc3339()),
+            urlencode(&t1.to_rfc3339())
+        ),
     );
     assert_eq!(window.len(), 5, "{window:#?}");
     assert!(window.iter().all(|e| e["action"] == "client_app.created"));
@@ -317,9 +375,9 @@ fn the_log_filters_by_environment_actor_subject_and_time_and_pages_newest_first(
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
 
     // Bad parameters: one 422 naming each.
-    let r = s.bearer(&s.admin).get(
-        "/api/v1/audit?environment=Bad!&since=yesterday&until=soon&limit=0&cursor=zz&actor=",
-    );
+    let r = s
+        .bearer(&s.admin)
+        .get("/api/v1/audit?environment=Bad!&since=yesterday&until=soon&limit=0&cursor=zz&actor=");
     for field in ["environment", "since", "until", "limit", "cursor", "actor"] {
         assert_validation_error(r.clone(), field, field);
     }
@@ -345,7 +403,10 @@ fn scoped_callers_read_only_their_environment_with_audit_read() {
     assert_eq!(r.status, 200, "{r:?}");
     let items = r.body["items"].as_array().unwrap();
     assert!(!items.is_empty());
-    assert!(items.iter().all(|e| e["environment"] == "staging"), "{items:#?}");
+    assert!(
+        items.iter().all(|e| e["environment"] == "staging"),
+        "{items:#?}"
+    );
     let r = s.bearer(&auditor).get("/api/v1/audit?environment=staging");
     assert_eq!(r.status, 200, "{r:?}");
     assert_forbidden(
@@ -371,15 +432,31 @@ fn command_line_changes_are_recorded_as_the_system() {
     let s = Server::start();
     cli(
         &s,
-        &["admin", "create", "--username", "night-ops", "--role", "Super Admin", "--password-stdin"],
+        &[
+            "admin",
+            "create",
+            "--username",
+            "night-ops",
+            "--role",
+            "Super Admin",
+            "--password-stdin",
+        ],
         Some("a long enough password\n"),
     );
-    cli(&s, &["admin", "credential", "--username", "night-ops"], None);
+    cli(
+        &s,
+        &["admin", "credential", "--username", "night-ops"],
+        None,
+    );
     cli(&s, &["keys", "rotate"], None);
     let entries = all_entries(&s, "&actor=cli");
     assert_eq!(
         actions(&entries),
-        ["signing_key.rotated", "user.credential_issued", "user.created"],
+        [
+            "signing_key.rotated",
+            "user.credential_issued",
+            "user.created"
+        ],
         "{entries:#?}"
     );
     for e in &entries {

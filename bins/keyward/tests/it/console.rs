@@ -604,7 +604,10 @@ fn a_change_made_in_the_console_shows_in_the_audit_log() {
     b.goto(&s.url("/console#/default/audit"));
     b.wait_text("user.deactivated");
     let first_row = b.text("table.audit tbody tr");
-    assert!(first_row.contains("user.deactivated"), "newest first: {first_row}");
+    assert!(
+        first_row.contains("user.deactivated"),
+        "newest first: {first_row}"
+    );
     assert!(first_row.contains("alice (user)"), "{first_row}");
     assert!(first_row.contains("rita"), "{first_row}");
     assert!(first_row.contains("127.0.0.1"), "{first_row}");
@@ -619,7 +622,10 @@ fn a_change_made_in_the_console_shows_in_the_audit_log() {
     b.goto(&s.url("/console#/default/roles"));
     b.goto(&s.url("/console#/default/audit"));
     b.wait_text("role-49");
-    assert!(!b.page_text().contains("user.deactivated"), "on the second page");
+    assert!(
+        !b.page_text().contains("user.deactivated"),
+        "on the second page"
+    );
     b.click_button("Load more");
     b.wait_text("user.deactivated");
     b.wait_no_button("Load more");

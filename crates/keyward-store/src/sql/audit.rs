@@ -94,9 +94,8 @@ impl AuditStore for DieselStore {
         let order = SortOrder::Desc;
         let limit = query.limit;
         let cursor = query.cursor;
-        let rows: Vec<AuditRow> = self.read(|conn| {
-            keyset_page!(q, a::at, a::id, order, limit, cursor).load(conn)
-        })?;
+        let rows: Vec<AuditRow> =
+            self.read(|conn| keyset_page!(q, a::at, a::id, order, limit, cursor).load(conn))?;
         paginate(rows, limit, |r| (r.at, r.id), into_entry)
     }
 

@@ -800,6 +800,9 @@ mod tests;
 
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod audit_tests;
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod credential_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
