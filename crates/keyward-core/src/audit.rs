@@ -106,7 +106,8 @@ impl AuditEvent {
         self
     }
 
-    fn into_entry(self, actor: &Actor, at: DateTime<Utc>) -> NewAuditEntry {
+    /// The entry to append: this event by `actor` at `at`.
+    pub(crate) fn into_entry(self, actor: &Actor, at: DateTime<Utc>) -> NewAuditEntry {
         NewAuditEntry {
             at,
             actor_kind: actor.kind,

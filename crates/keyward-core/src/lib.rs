@@ -180,7 +180,15 @@ impl Keyward {
         {
             let record = generate_signing_key(config.algorithm, &master, &mut rng, clock.now())
                 .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
-            store.insert_signing_key(&record)?;
+            // The first start, or a new algorithm: recorded like any key rotation.
+            let entry =
+                audit::AuditEvent::new("signing_key.created", None, record.kid.clone())
+                    .detail("algorithm", config.algorithm.as_str())
+                    .into_entry(&audit::Actor::server(), clock.now());
+            store.transaction(&mut || {
+                store.insert_signing_key(&record)?;
+                store.append_audit(&entry)
+            })?;
             log::info!(
                 "generated a {} signing key (kid {})",
                 config.algorithm.as_str(),

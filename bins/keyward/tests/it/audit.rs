@@ -58,7 +58,12 @@ fn every_management_change_is_recorded_once_with_who_what_where_and_when() {
     let start = all_entries(&s, "");
     assert_eq!(
         actions(&start),
-        ["user.password_set", "user.created", "environment.created"],
+        [
+            "user.password_set",
+            "user.created",
+            "environment.created",
+            "signing_key.created"
+        ],
         "{start:#?}"
     );
     for e in &start {
@@ -465,4 +470,58 @@ fn command_line_changes_are_recorded_as_the_system() {
     }
     assert_eq!(entries[2]["subject"], "night-ops");
     assert_eq!(entries[2]["details"]["role"], "Super Admin");
+}
+
+#[test]
+fn a_user_with_roles_per_environment_reads_where_they_hold_audit_read() {
+    let s = Server::start();
+    s.create_environment("staging");
+    s.create_role("staging", "auditor", &["audit:read"]);
+    s.create_role("default", "reader", &["orders:read"]);
+    let r = s.bearer(&s.admin).post(
+        "/api/v1/users",
+        &json!({"username": "dana", "password": PASSWORD, "roles": [
+            {"environment": "staging", "roles": ["auditor"]},
+            {"environment": "default", "roles": ["reader"]}]}),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let http = reqwest::blocking::Client::new();
+    let login = http
+        .post(s.url("/console/session"))
+        .json(&json!({"username": "dana", "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |query: &str| {
+        let res = http
+            .get(s.url(&format!("/api/v1/audit{query}")))
+            .header("Cookie", &cookie)
+            .send()
+            .unwrap();
+        (res.status().as_u16(), res.json::<Value>().unwrap())
+    };
+    let (status, body) = get("?environment=staging");
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(
+        actions(items),
+        ["role.created", "environment.created"],
+        "{items:#?}"
+    );
+    assert!(items.iter().all(|e| e["environment"] == "staging"));
+    let (status, body) = get("?environment=default");
+    assert_eq!(status, 403, "no audit:read in default: {body}");
+    let (status, body) = get("");
+    assert_eq!(status, 403, "must name the environment: {body}");
+    // Their own login is recorded, as theirs, Keyward-wide (not shown to them).
+    let logins = all_entries(&s, "&actor=dana");
+    assert_eq!(actions(&logins), ["user.logged_in"]);
+    assert_eq!(logins[0]["address"], "127.0.0.1");
 }

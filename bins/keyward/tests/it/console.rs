@@ -669,6 +669,7 @@ fn every_screen_fits_a_phone_without_sideways_scrolling() {
             "Identity provider",
             "identity-provider-360",
         ),
+        ("#/default/audit", "client_app.created", "audit-log-360"),
     ];
     for (hash, marker, name) in screens {
         b.goto(&s.url(&format!("/console{hash}")));
