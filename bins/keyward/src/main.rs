@@ -58,6 +58,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy the SQLite database to a new file while the server runs (a consistent
+    /// snapshot; see docs/OPERATIONS.md). Keep the data directory's `master.key` with it:
+    /// the signing keys inside are encrypted under it.
+    Backup {
+        /// The new file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -122,6 +130,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 master_key::mark_instance(&settings.data_dir)?;
             }
             println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let options = StoreOptions {
+                migrate: false,
+                ..store_options(&settings)
+            };
+            let store = DieselStore::open(&options)?;
+            store
+                .backup_to(&to)
+                .with_context(|| format!("backing up to {}", to.display()))?;
+            println!("backed up to {}", to.display());
             Ok(())
         }
         Command::Keys {
@@ -579,6 +599,11 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     drop(lock);
     let stop = Arc::new(AtomicBool::new(false));
     let resync = Duration::from_millis(settings.cache.resync_interval_ms.max(10));
+    // One read of the change feed before listening: /readyz is 200 from the first
+    // request (it asks that the feed was read in the last 5 s).
+    if let Err(e) = core.sync_changes() {
+        log::warn!("change feed: {e}");
+    }
     let worker = background(
         Arc::clone(&core),
         store,
@@ -604,6 +629,9 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
         allowed_origins: settings.cors.origins(),
         max_age_seconds: settings.cors.max_age_seconds,
     });
+    let metrics_settings = web::Data::new(keyward_http::MetricsSettings {
+        token: settings.metrics.token.clone(),
+    });
     let limits = keyward_http::HttpLimits {
         body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
     };
@@ -614,6 +642,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
             .keep_alive_ms
             .saturating_add(settings.server.header_timeout_ms),
     );
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let result = actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
@@ -622,16 +651,20 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(console_settings.clone())
                 .app_data(limits)
                 .app_data(cors.clone())
+                .app_data(metrics_settings.clone())
                 .wrap(middleware::from_fn(keyward_http::cors))
-                .wrap(middleware::from_fn(keyward_http::track_requests))
+                // Metrics, and the in-progress mark the connection watch reads.
+                .wrap(middleware::from_fn(keyward_http::record_metrics))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.
-                .wrap(
+                // The access log costs a formatted line per request: only when enabled.
+                .wrap(middleware::Condition::new(
+                    access_log,
                     middleware::Logger::new("%a \"%{path}xi\" %s %b %Dms")
                         .custom_request_replace("path", |req| {
                             format!("{} {}", req.method(), req.path())
                         }),
-                )
+                ))
                 .configure(keyward_http::configure)
         })
         .workers(workers)

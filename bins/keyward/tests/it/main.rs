@@ -61,11 +61,13 @@ mod token_format;
 mod audit;
 
 // Running Keyward.
+mod backup;
 mod database_urls;
 mod embedding;
 mod faults;
 mod hardening;
 mod http_limits;
+mod metrics;
 mod multi_instance;
 mod multi_instance_standards;
 mod operations;
