@@ -183,10 +183,9 @@ impl Keyward {
             let record = generate_signing_key(config.algorithm, &master, &mut rng, clock.now())
                 .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
             // The first start, or a new algorithm: recorded like any key rotation.
-            let entry =
-                audit::AuditEvent::new("signing_key.created", None, record.kid.clone())
-                    .detail("algorithm", config.algorithm.as_str())
-                    .into_entry(&audit::Actor::server(), clock.now());
+            let entry = audit::AuditEvent::new("signing_key.created", None, record.kid.clone())
+                .detail("algorithm", config.algorithm.as_str())
+                .into_entry(&audit::Actor::server(), clock.now());
             store.transaction(&mut || {
                 store.insert_signing_key(&record)?;
                 store.append_audit(&entry)

@@ -525,3 +525,145 @@ fn a_user_with_roles_per_environment_reads_where_they_hold_audit_read() {
     assert_eq!(actions(&logins), ["user.logged_in"]);
     assert_eq!(logins[0]["address"], "127.0.0.1");
 }
+
+#[test]
+fn keys_secrets_bindings_identity_providers_and_sessions_are_recorded_too() {
+    let s = Server::start();
+    let admin = s.bearer(&s.admin);
+    let app = s.create_app("default", "jwt-client", &[]);
+    let key = ClientKey::generate("k1");
+    register_jwks(&s, "default", &app, &key);
+    assert_eq!(
+        admin
+            .delete(&format!("{}/jwks", s.app_path("default", &app)))
+            .status,
+        204
+    );
+    // End the previous secret after a rotation with a grace period.
+    rotate_secret(&s, "default", &app, Some(3600));
+    let secrets = list_secrets(&s, "default", &app);
+    let previous = secrets["items"][1]["id"]
+        .as_str()
+        .expect("previous")
+        .to_owned();
+    let r = admin.delete(&format!("{}/{previous}", secrets_path("default", &app)));
+    assert_eq!(r.status, 204, "{r:?}");
+    // The identity provider, by hand (no discovery), a binding, and its removal.
+    let r = admin.put(
+        "/api/v1/environments/default/identity-provider",
+        &json!({"token_endpoint": "https://idp.example/oauth/token"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = admin.put(
+        &format!("{}/external", s.app_path("default", &app)),
+        &json!({"external_client_id": "ext-123"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        admin
+            .delete("/api/v1/environments/default/identity-provider")
+            .status,
+        204
+    );
+
+    let entries = all_entries(&s, &format!("&subject={}", app.client_id));
+    assert_eq!(
+        actions(&entries),
+        [
+            "client_app.external_binding_replaced",
+            "secret.ended",
+            "secret.rotated",
+            "client_app.jwks_removed",
+            "client_app.jwks_replaced",
+            "client_app.created",
+        ],
+        "{entries:#?}"
+    );
+    assert_eq!(
+        only(&entries, "client_app.jwks_replaced")["details"]["kids"],
+        json!(["k1"])
+    );
+    assert_eq!(
+        only(&entries, "secret.ended")["details"]["secret_id"],
+        previous.as_str()
+    );
+    assert_eq!(
+        only(&entries, "client_app.external_binding_replaced")["details"]["external_client_id"],
+        "ext-123"
+    );
+    let idp = all_entries(&s, "&subject=default");
+    assert_eq!(
+        actions(&idp),
+        [
+            "identity_provider.deleted",
+            "identity_provider.updated",
+            "environment.created"
+        ]
+    );
+    assert_eq!(
+        only(&idp, "identity_provider.updated")["details"]["token_endpoint"],
+        "https://idp.example/oauth/token"
+    );
+
+    // A console user's password change and logout; the CLI's password reset.
+    let r = admin.post(
+        "/api/v1/users",
+        &json!({"username": "erin", "password": PASSWORD, "role": "Admin"}),
+    );
+    assert_eq!(r.status, 201);
+    let http = reqwest::blocking::Client::new();
+    let login = http
+        .post(s.url("/console/session"))
+        .json(&json!({"username": "erin", "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.json::<Value>().unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_password = "another long password 42";
+    let r = http
+        .post(s.url("/console/session/password"))
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"current_password": PASSWORD, "new_password": new_password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = http
+        .delete(s.url("/console/session"))
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", &csrf)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    cli(&s, &["admin", "set-password", "--username", "erin"], None);
+    let erin = all_entries(&s, "&subject=erin");
+    assert_eq!(
+        actions(&erin),
+        [
+            "user.password_set",
+            "user.logged_out",
+            "user.password_changed",
+            "user.logged_in",
+            "user.created"
+        ],
+        "{erin:#?}"
+    );
+    assert_eq!(erin[0]["actor"], json!({"kind": "system", "name": "cli"}));
+    assert_eq!(erin[0]["details"], json!({"one_time": true}));
+    for e in &erin[1..4] {
+        assert_eq!(e["actor"], json!({"kind": "user", "name": "erin"}));
+        assert_eq!(e["address"], "127.0.0.1");
+    }
+    let rows = s.db().audit_rows_text().join("\n");
+    assert!(!rows.contains(new_password) && !rows.contains(PASSWORD));
+}
