@@ -253,7 +253,7 @@ impl SecretHasher {
         // The measurement's buffer goes back to the system at once (an allocation that
         // large is its own mapping): a server that has not verified anything yet holds
         // no argon2 memory. Slots allocate theirs on first use and keep it.
-        hasher.gate.lock().idle_buffers.clear();
+        hasher.release_idle_buffers();
         Ok(hasher)
     }
 
@@ -303,6 +303,14 @@ impl SecretHasher {
     /// nothing).
     pub(crate) fn count_in(&self, metrics: std::sync::Arc<crate::metrics::Metrics>) {
         let _ = self.metrics.set(metrics);
+    }
+
+    /// Gives the working buffers of idle slots back to the system (a slot allocates
+    /// its buffer again on next use). For one-off work, such as start-up: called on
+    /// every idle moment it would make each verification allocate anew, which is what
+    /// the slots' buffers are there to avoid.
+    pub fn release_idle_buffers(&self) {
+        self.gate.lock().idle_buffers.clear();
     }
 
     /// Operations running and waiting for a slot now.
