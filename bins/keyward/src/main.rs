@@ -5,6 +5,7 @@
 // The binary is the edge: it may read the wall clock and the OS RNG (clippy.toml).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod cli;
 mod master_key;
 mod settings;
 mod upstream;
@@ -53,16 +54,18 @@ enum Command {
     Serve,
     /// Run pending database migrations and exit.
     Migrate,
-    /// Manage admin users.
+    /// Manage admin users, on the database (`user …` does it through the API).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Manage signing keys.
+    /// Manage signing keys, on the database (`signing-key …` does it through the API).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    #[command(flatten)]
+    Api(cli::ApiCommand),
 }
 
 #[derive(Subcommand)]
@@ -103,6 +106,12 @@ enum AdminCommand {
 
 fn main() {
     let cli = Cli::parse();
+    if let Command::Api(command) = cli.command {
+        // A client: only warnings unless RUST_LOG asks for more (the credential is a
+        // sensitive header, never logged).
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+        std::process::exit(cli::run(command, cli.config.as_deref()));
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(e) = run(cli) {
         eprintln!("keyward: {e:#}");
@@ -114,6 +123,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     let allow_empty = cli.allow_empty_database;
     match cli.command {
+        // Handled in `main`, before the settings are needed.
+        Command::Api(command) => {
+            std::process::exit(cli::run(command, cli.config.as_deref()));
+        }
         Command::Serve => serve(settings, allow_empty),
         Command::Migrate => {
             let mut startup = Startup::begin(&settings, allow_empty)?;

@@ -58,6 +58,7 @@ mod token_endpoint;
 mod token_format;
 
 // Running Keyward.
+mod cli;
 mod database_urls;
 mod embedding;
 mod faults;
