@@ -4,6 +4,7 @@ use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
 
+use super::client::ExitKind;
 use super::{environment_path, segment, CliError, Context, ListArgs};
 
 const COLUMNS: &[super::output::Column] = &[
@@ -80,6 +81,13 @@ pub fn run(ctx: &Context, environment: &str, command: RoleCommand) -> Result<(),
                 &query,
                 &format!("deleted role `{name}` in `{environment}`"),
             )
+            .map_err(|mut e| {
+                // The API's detail names its query parameter; say the CLI's flag.
+                if e.kind == ExitKind::Conflict && !force && e.message.contains("force") {
+                    e.message.push_str(" (keyward: --force)");
+                }
+                e
+            })
         }
     }
 }
