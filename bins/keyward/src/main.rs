@@ -59,6 +59,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy the SQLite database to a new file while the server runs (a consistent
+    /// snapshot; see docs/OPERATIONS.md). Keep the data directory's `master.key` with it:
+    /// the signing keys inside are encrypted under it.
+    Backup {
+        /// The new file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Manage signing keys, on the database (`signing-key …` does it through the API).
     Keys {
         #[command(subcommand)]
@@ -135,6 +143,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 master_key::mark_instance(&settings.data_dir)?;
             }
             println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let options = StoreOptions {
+                migrate: false,
+                ..store_options(&settings)
+            };
+            let store = DieselStore::open(&options)?;
+            store
+                .backup_to(&to)
+                .with_context(|| format!("backing up to {}", to.display()))?;
+            println!("backed up to {}", to.display());
             Ok(())
         }
         Command::Keys {
@@ -603,6 +623,9 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
         allowed_origins: settings.cors.origins(),
         max_age_seconds: settings.cors.max_age_seconds,
     });
+    let metrics_settings = web::Data::new(keyward_http::MetricsSettings {
+        token: settings.metrics.token.clone(),
+    });
     let limits = keyward_http::HttpLimits {
         body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
     };
@@ -621,7 +644,9 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(console_settings.clone())
                 .app_data(limits)
                 .app_data(cors.clone())
+                .app_data(metrics_settings.clone())
                 .wrap(middleware::from_fn(keyward_http::cors))
+                .wrap(middleware::from_fn(keyward_http::record_metrics))
                 .wrap(middleware::from_fn(keyward_http::track_requests))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.

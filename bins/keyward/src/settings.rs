@@ -23,6 +23,16 @@ pub struct Settings {
     pub cors: Cors,
     pub federation: Federation,
     pub console: Console,
+    pub metrics: Metrics,
+}
+
+/// `GET /metrics` (SPEC §12).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// When set (16 characters or more), `/metrics` needs `Authorization: Bearer
+    /// <token>`; unset, anyone who reaches the port may read it.
+    pub token: Option<String>,
 }
 
 /// The web console (SPEC §8).
@@ -215,6 +225,7 @@ impl Default for Settings {
             cors: Cors::default(),
             federation: Federation::default(),
             console: Console::default(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -350,6 +361,9 @@ impl Settings {
         }
         if self.limits.api_keys_per_app < 0 {
             bail!("limits.api_keys_per_app must not be negative");
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("metrics.token must be at least 16 characters");
         }
         if let Some(c) = &self.bootstrap.admin_credential {
             if c.chars().count() < 32 {

@@ -283,6 +283,7 @@ pub struct Validator {
     liveness: std::sync::OnceLock<crate::remote::Liveness>,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How often an unknown `kid` may trigger a reload of the keys from storage.
@@ -308,9 +309,11 @@ impl Validator {
     ) -> Result<Self, Error> {
         let ring = load_ring(source.as_ref(), &key_source)?;
         let revoked = crate::revocation::RevokedTokens::load(source.as_ref(), clock.now())?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         Ok(Self {
             revoked,
-            live: LiveState::new(source)?,
+            live: LiveState::with_metrics(source, Arc::clone(&metrics))?,
+            metrics,
             keys: RwLock::new(Arc::new(ring)),
             key_source,
             last_key_reload: Mutex::new(None),
@@ -322,6 +325,20 @@ impl Validator {
             config,
             clock,
         })
+    }
+
+    /// The metrics this validator counts in (cache hits, the change feed's lag); the
+    /// server adds its own to the same registry and serves them at `/metrics`.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// How many verified tokens are remembered.
+    pub(crate) fn verified_token_count(&self) -> usize {
+        self.verified_tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Lets the live-state cache serve secret hashes (the issuing server only).
@@ -397,7 +414,22 @@ impl Validator {
     /// Applies changes committed elsewhere; returns them for other caches to follow.
     pub fn sync_changes(&self) -> Result<Vec<keyward_store::ChangeSubject>, Error> {
         use keyward_store::ChangeSubject;
-        let changes = self.live.sync_changes()?;
+        let (changes, newest) = match self.live.sync_changes_timed() {
+            Ok(synced) => synced,
+            Err(e) => {
+                self.metrics.feed_failures.inc();
+                return Err(e);
+            }
+        };
+        let now = self.clock.now();
+        #[allow(clippy::as_conversions)] // seconds since 1970 fit an f64 exactly
+        self.metrics
+            .feed_last_sync
+            .set(now.timestamp_millis() as f64 / 1000.0);
+        if let Some(at) = newest {
+            let lag = (now - at).to_std().unwrap_or_default();
+            self.metrics.feed_lag.observe(lag.as_secs_f64());
+        }
         self.revoked
             .follow(&changes, self.live.source().as_ref(), self.clock.now())?;
         if changes
@@ -500,6 +532,7 @@ impl Validator {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
             .map(|v| Arc::clone(&v.claims));
+        self.metrics.token_cache.record(cached.is_some());
         let claims = match cached {
             Some(claims) => claims,
             None => {

@@ -140,7 +140,6 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 
     /// How many entries it holds.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }

@@ -141,6 +141,17 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// Records an operation's time (wait included) when dropped.
+struct Timed<'a>(&'a SecretHasher, Instant);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.metrics.get() {
+            m.argon2_seconds.observe(self.1.elapsed().as_secs_f64());
+        }
+    }
+}
+
 /// Hashes and verifies secrets with argon2id (v0x13) under a concurrency gate that owns
 /// the working memory.
 pub struct SecretHasher {
@@ -149,6 +160,8 @@ pub struct SecretHasher {
     /// A moving average of how long one verification takes (microseconds): what a
     /// refusal that needed no verification waits for, so every refusal costs the same.
     typical_micros: AtomicU64,
+    /// Where the gate's refusals and each operation's time are counted (the server's).
+    metrics: std::sync::OnceLock<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for SecretHasher {
@@ -228,6 +241,7 @@ impl SecretHasher {
             params,
             gate: Gate::new(max_concurrent, max_waiting),
             typical_micros: AtomicU64::new(0),
+            metrics: std::sync::OnceLock::new(),
         };
         let mut value = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(value.as_mut());
@@ -246,7 +260,9 @@ impl SecretHasher {
         rng.fill_bytes(&mut salt);
         let mut out = Zeroizing::new([0u8; OUTPUT_LEN]);
         {
-            let mut permit = self.gate.acquire()?;
+            let started = Instant::now();
+            let mut permit = self.acquire()?;
+            let _timer = Timed(self, started);
             argon2_into(
                 &self.params,
                 Version::V0x13,
@@ -273,8 +289,30 @@ impl SecretHasher {
     /// [`HashError::Malformed`] if `phc` is not an argon2id PHC hash.
     pub fn verify(&self, secret: &[u8], phc: &str) -> Result<bool, HashError> {
         let stored = Stored::parse(phc)?;
-        let mut permit = self.gate.acquire()?;
+        let started = Instant::now();
+        let mut permit = self.acquire()?;
+        let _timer = Timed(self, started);
         self.verify_with(secret, &stored, &mut permit)
+    }
+
+    /// Counts this hasher's refusals and times in `metrics` (once; later calls change
+    /// nothing).
+    pub(crate) fn count_in(&self, metrics: std::sync::Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// Operations running and waiting for a slot now.
+    pub fn load(&self) -> (usize, usize) {
+        let state = self.gate.lock();
+        (state.running, state.waiting)
+    }
+
+    fn acquire(&self) -> Result<Permit<'_>, HashError> {
+        let permit = self.gate.acquire();
+        if let (Err(HashError::Overloaded), Some(m)) = (&permit, self.metrics.get()) {
+            m.argon2_refused.inc();
+        }
+        permit
     }
 
     /// Like [`Self::verify`], but only if a slot is idle and nobody waits for one
@@ -285,7 +323,9 @@ impl SecretHasher {
             Ok(s) => s,
             Err(e) => return Some(Err(e)),
         };
+        let started = Instant::now();
         let mut permit = self.gate.acquire_idle()?;
+        let _timer = Timed(self, started);
         Some(self.verify_with(secret, &stored, &mut permit))
     }
 

@@ -109,6 +109,8 @@ pub struct IssuedToken {
     pub expires_in: i64,
     /// The granted scope.
     pub scope: String,
+    /// Whether this is the token issued before for the same request (token reuse).
+    pub reused: bool,
 }
 
 impl std::fmt::Debug for IssuedToken {
@@ -424,6 +426,7 @@ impl Keyward {
             .map(|c| self.caches.mac(&client_id, &c.hash, secret.expose()))
             .collect();
         if let Some(i) = macs.iter().position(|m| self.caches.is_verified(m, now)) {
+            self.validator.metrics().secret_cache.record(true);
             if let Some(matched) = candidates.get(i) {
                 self.caches.usage.secret(&matched.id, now);
             }
@@ -436,6 +439,7 @@ impl Keyward {
         if io == Io::Forbidden {
             return Err(Stop::Blocked);
         }
+        self.validator.metrics().secret_cache.record(false);
         let secret_bytes = secret.expose().as_bytes();
         let matched = match self.caches.throttle.admit(&client_id, source, now) {
             Admission::Reserved(reservation) => {
@@ -602,13 +606,16 @@ impl Keyward {
                 .reusable(&key, now_s, lifetime)
                 .filter(|r| !self.validator.revoked().contains(&r.jti))
             {
+                self.validator.metrics().reuse_cache.record(true);
                 self.caches.usage.app(app.id, now);
                 return Ok(IssuedToken {
                     access_token: r.token,
                     expires_in: r.exp - now_s,
                     scope,
+                    reused: true,
                 });
             }
+            self.validator.metrics().reuse_cache.record(false);
         }
         let client_id = client.client_id.as_str();
         let claims = AccessTokenClaims {
@@ -647,6 +654,7 @@ impl Keyward {
             access_token: token,
             expires_in: lifetime,
             scope,
+            reused: false,
         })
     }
 }

@@ -37,6 +37,7 @@ pub mod issuers;
 pub mod jwt;
 pub mod keys;
 pub mod live;
+pub mod metrics;
 pub mod random;
 pub mod remote;
 mod revocation;
@@ -61,6 +62,7 @@ pub use error::{Error, Resource};
 pub use follow::ChangeFollower;
 pub use introspection::{ActiveToken, Introspection};
 pub use issue::{AuthenticatedClient, ClientCredentials, IssuedToken, SecretMethod, TokenRequest};
+pub use metrics::Metrics;
 pub use random::{OsRandomness, Randomness};
 pub use revocation::Revocation;
 pub use sessions::{csrf_matches, csrf_token, ActiveSession, LoggedIn, SessionToken};
@@ -228,6 +230,7 @@ impl Keyward {
             ),
         );
         let validator = validator.with_usage(Arc::clone(&caches.usage));
+        hasher.count_in(Arc::clone(validator.metrics()));
         Ok(Self {
             store,
             master,
@@ -255,6 +258,10 @@ impl Keyward {
         upstream: Arc<dyn federation::Upstream>,
         config: federation::FederationConfig,
     ) {
+        let upstream = Arc::new(metrics::MeteredUpstream {
+            inner: upstream,
+            metrics: Arc::clone(self.validator.metrics()),
+        });
         let federation = Arc::new(federation::Federation::new(upstream, config));
         if self.federation.set(Arc::clone(&federation)).is_ok() {
             self.validator.set_federation(federation);
@@ -279,6 +286,28 @@ impl Keyward {
     /// The JWK Set of every public signing key.
     pub fn jwks_json(&self) -> String {
         self.validator.keys().jwks_json().to_owned()
+    }
+
+    /// The metrics (shared with the validator); the HTTP layer adds its counts here.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.validator.metrics()
+    }
+
+    /// Every metric in the Prometheus text format, with the gauges read now: the
+    /// argon2 gate's load and the caches' sizes.
+    pub fn render_metrics(&self) -> String {
+        let metrics = self.validator.metrics();
+        let (running, waiting) = self.hasher.load();
+        metrics.set_argon2_load(running, waiting);
+        metrics.set_cache_entries("token", self.validator.verified_token_count());
+        metrics.set_cache_entries("app", self.validator.live().cached_apps());
+        metrics.render()
+    }
+
+    /// How long ago this instance last read the change feed (`None`: not yet): what
+    /// `/readyz` checks, since caches that stopped following the feed are stale.
+    pub fn change_feed_age(&self) -> Option<Duration> {
+        self.validator.metrics().change_feed_age(self.clock.now())
     }
 
     /// Whether storage answers.

@@ -22,6 +22,7 @@ use keyward_store::{
 use crate::bounded::BoundedMap;
 use crate::clock::Io;
 use crate::error::{Error, Step, Stop};
+use crate::metrics::Metrics;
 
 /// Most entries per map; beyond it the least recently used entries make room.
 const MAX_ENTRIES: usize = 100_000;
@@ -105,11 +106,20 @@ pub struct LiveState {
     maps: RwLock<Maps>,
     epoch: AtomicU64,
     last_seq: AtomicI64,
+    metrics: Arc<Metrics>,
 }
 
 impl LiveState {
     /// A view over `source`, following its change feed from now on.
     pub fn new(source: Arc<dyn LiveSource>) -> Result<Self, Error> {
+        Self::with_metrics(source, Arc::new(Metrics::new()))
+    }
+
+    /// [`Self::new`], counting its cache hits and misses in `metrics`.
+    pub(crate) fn with_metrics(
+        source: Arc<dyn LiveSource>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, Error> {
         let last = source.latest_change()?;
         Ok(Self {
             source,
@@ -117,7 +127,13 @@ impl LiveState {
             maps: RwLock::new(Maps::default()),
             epoch: AtomicU64::new(0),
             last_seq: AtomicI64::new(last),
+            metrics,
         })
+    }
+
+    /// How many apps' live states are held in memory.
+    pub(crate) fn cached_apps(&self) -> usize {
+        self.read_maps().apps.len()
     }
 
     /// Lets this cache serve secret hashes from `store` (the issuing server only).
@@ -193,15 +209,18 @@ impl LiveState {
             // flood of garbage credentials never takes the write lock.
             let maps = self.read_maps();
             if let Some(v) = pick(&maps).get(key) {
+                self.metrics.app_cache.record(true);
                 return Ok(Some(Arc::clone(v)));
             }
             if misses.is_some_and(|(read, _)| read(&maps).contains_key(key)) {
+                self.metrics.app_cache.record(true);
                 return Ok(None);
             }
         }
         if io == Io::Forbidden {
             return Err(Stop::Blocked);
         }
+        self.metrics.app_cache.record(false);
         let epoch = self.epoch.load(Ordering::Acquire);
         let loaded = load()?;
         let mut maps = self.write_maps();
@@ -437,8 +456,16 @@ impl LiveState {
     /// (which drops everything). So a hole in the sequence numbers means nothing here:
     /// a rolled-back transaction's number, not lost data.
     pub fn sync_changes(&self) -> Result<Vec<ChangeSubject>, Error> {
+        Ok(self.sync_changes_timed()?.0)
+    }
+
+    /// [`Self::sync_changes`], with the commit time of the newest change applied.
+    pub(crate) fn sync_changes_timed(
+        &self,
+    ) -> Result<(Vec<ChangeSubject>, Option<chrono::DateTime<chrono::Utc>>), Error> {
         const BATCH: i64 = 1000;
         let mut applied = Vec::new();
+        let mut newest = None;
         loop {
             let after = self.last_seq.load(Ordering::Acquire);
             let changes = self.source.changes_since(after, BATCH)?;
@@ -449,6 +476,7 @@ impl LiveState {
                 self.invalidate(&change.subject);
             }
             self.last_seq.fetch_max(last, Ordering::AcqRel);
+            newest = changes.iter().map(|c| c.at).max().max(newest);
             // A full batch (one more with a leading `Unknown`) may have more behind it.
             let full = i64::try_from(changes.len()).is_ok_and(|n| n >= BATCH);
             applied.extend(changes.into_iter().map(|c| c.subject));
@@ -456,7 +484,7 @@ impl LiveState {
                 break;
             }
         }
-        Ok(applied)
+        Ok((applied, newest))
     }
 }
 

@@ -525,6 +525,11 @@ impl From<BodyError> for OAuthError {
 }
 
 impl OAuthError {
+    /// The OAuth error code (`invalid_client`, `invalid_request`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// 400 `invalid_request`.
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self {

@@ -23,6 +23,7 @@ mod cors;
 mod error;
 mod extract;
 mod metadata;
+mod metrics;
 mod oauth;
 mod routes;
 mod wire;
@@ -39,6 +40,7 @@ pub use error::{ApiError, OAuthError, PROBLEM_TYPE_PREFIX};
 pub use extract::{
     authenticate, bearer, presents_bearer, Authenticated, Authorized, Reach, RequiredPermission,
 };
+pub use metrics::{record_metrics, MetricsSettings};
 
 /// `GET /healthz`: 200 when storage answers, 503 when it does not.
 async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
@@ -100,6 +102,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(metadata::environment_metadata),
         )
         .service(routes::resource("/healthz").get(healthz))
+        .service(routes::resource("/readyz").get(metrics::readyz))
+        .service(routes::resource("/metrics").get(metrics::metrics))
         .configure(console::configure)
         .configure(routes::configure)
         .default_service(web::to(routes::no_such_route));

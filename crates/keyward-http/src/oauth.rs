@@ -228,16 +228,31 @@ fn token_response(t: IssuedToken) -> HttpResponse {
         })
 }
 
-/// `POST /oauth2/token`.
+/// `POST /oauth2/token`. Every answer is counted: issued (signed or reused) or
+/// refused by its OAuth error code.
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, OAuthError> {
+    let outcome = issue(&req, payload, &core).await;
+    match &outcome {
+        Ok(t) => core.metrics().token_issued(t.reused),
+        Err(e) => core.metrics().token_refused(e.code()),
+    }
+    outcome.map(token_response)
+}
+
+/// The token endpoint's work: read, authenticate, issue.
+async fn issue(
+    req: &HttpRequest,
+    payload: web::Payload,
+    core: &web::Data<Keyward>,
+) -> Result<IssuedToken, OAuthError> {
     // 413 at once for a declared length over the limit; 408 (connection closed) when
     // the body does not arrive within the body deadline.
-    let body = read_limited(&req, payload, TOKEN_BODY_LIMIT).await?;
-    let request = parse_token_request(&req, &body)?;
+    let body = read_limited(req, payload, TOKEN_BODY_LIMIT).await?;
+    let request = parse_token_request(req, &body)?;
     let started = std::time::Instant::now();
     // Warm clients are served from memory on this worker; the rest (a storage read or
     // an argon2 verification) go to a blocking thread.
@@ -253,8 +268,8 @@ pub async fn token(
         }
     };
     match issued {
-        Ok(t) => Ok(token_response(t)),
-        Err(e) => Err(refusal(&core, e, started).await),
+        Ok(t) => Ok(t),
+        Err(e) => Err(refusal(core, e, started).await),
     }
 }
 

@@ -58,12 +58,14 @@ mod token_endpoint;
 mod token_format;
 
 // Running Keyward.
+mod backup;
 mod cli;
 mod database_urls;
 mod embedding;
 mod faults;
 mod hardening;
 mod http_limits;
+mod metrics;
 mod multi_instance;
 mod multi_instance_standards;
 mod operations;

@@ -429,6 +429,35 @@ impl DieselStore {
         self.backend
     }
 
+    /// Writes a consistent copy of the SQLite database to `to` (a new file) while the
+    /// server keeps running: `VACUUM INTO`, one read transaction, so the copy is the
+    /// database as of one instant, compacted, whatever writes go on meanwhile. On
+    /// PostgreSQL, back up with `pg_dump` instead (refused here).
+    pub fn backup_to(&self, to: &Path) -> StoreResult<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unavailable(
+                "backup_to copies SQLite databases; back PostgreSQL up with pg_dump".into(),
+            ));
+        }
+        if to.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "{} exists: a backup is written to a new file",
+                to.display()
+            )));
+        }
+        let target = to.to_str().ok_or_else(|| {
+            StoreError::Unavailable(format!("{} is not a UTF-8 path", to.display()))
+        })?;
+        use diesel::RunQueryDsl;
+        let mut conn = self.conn()?;
+        diesel::sql_query("VACUUM INTO ?")
+            .bind::<diesel::sql_types::Text, _>(target)
+            .execute(&mut *conn)
+            .map_err(map_err)?;
+        tighten_modes(to);
+        Ok(())
+    }
+
     /// A connection that listens for the change feed's notifications (PostgreSQL), made
     /// apart from the pool and never returned to it; `None` on SQLite, whose feed is
     /// only polled.
