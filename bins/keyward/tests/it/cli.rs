@@ -578,6 +578,28 @@ fn the_credential_never_shows_even_at_trace_level() {
     }
     // The server's log does not hold it either.
     assert!(!s.logs().contains(&s.admin));
+    // A secret the API returns once is printed once, on stdout, and never logged.
+    let created = keyward(&["app", "create", "traced bot"], &trace, None).ok();
+    let secret = created.field("client_secret");
+    assert_eq!(created.stdout.matches(&secret).count(), 1, "{created:?}");
+    assert!(!created.stderr.contains(&secret), "{created:?}");
+    let password = keyward(
+        &[
+            "user",
+            "create",
+            "traced",
+            "--role",
+            "Admin",
+            "--password-stdin",
+        ],
+        &trace,
+        Some("a password nobody logs\n"),
+    )
+    .ok();
+    assert!(
+        !format!("{password:?}").contains("nobody logs"),
+        "{password:?}"
+    );
 }
 
 #[test]
