@@ -717,3 +717,30 @@ fn open_file_limit() -> Option<u64> {
         .parse()
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every subcommand's flags are well formed (no two with one name or short flag),
+    /// not only the ones a test happens to run.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn api_flags_may_follow_the_subcommand() {
+        let parsed = Cli::try_parse_from([
+            "keyward", "app", "list", "-e", "prod", "--output", "json", "--all",
+        ]);
+        assert!(parsed.is_ok());
+        let parsed = Cli::try_parse_from(["keyward", "--config", "k.toml", "keys", "rotate"]);
+        assert!(
+            parsed.is_ok(),
+            "the direct-database commands parse as before"
+        );
+    }
+}
