@@ -604,6 +604,11 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     drop(lock);
     let stop = Arc::new(AtomicBool::new(false));
     let resync = Duration::from_millis(settings.cache.resync_interval_ms.max(10));
+    // One read of the change feed before listening: /readyz is 200 from the first
+    // request (it asks that the feed was read in the last 5 s).
+    if let Err(e) = core.sync_changes() {
+        log::warn!("change feed: {e}");
+    }
     let worker = background(Arc::clone(&core), store, resync, Arc::clone(&stop));
     let workers = settings
         .server
@@ -636,6 +641,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
             .keep_alive_ms
             .saturating_add(settings.server.header_timeout_ms),
     );
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let result = actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
@@ -646,16 +652,18 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(cors.clone())
                 .app_data(metrics_settings.clone())
                 .wrap(middleware::from_fn(keyward_http::cors))
+                // Metrics, and the in-progress mark the connection watch reads.
                 .wrap(middleware::from_fn(keyward_http::record_metrics))
-                .wrap(middleware::from_fn(keyward_http::track_requests))
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.
-                .wrap(
+                // The access log costs a formatted line per request: only when enabled.
+                .wrap(middleware::Condition::new(
+                    access_log,
                     middleware::Logger::new("%a \"%{path}xi\" %s %b %Dms")
                         .custom_request_replace("path", |req| {
                             format!("{} {}", req.method(), req.path())
                         }),
-                )
+                ))
                 .configure(keyward_http::configure)
         })
         .workers(workers)

@@ -475,6 +475,13 @@ impl Validator {
         match CredentialKind::of(bearer) {
             None => Err(Error::Unauthenticated("malformed credential").into()),
             Some(CredentialKind::AccessToken) => {
+                // A token seen before is one of Keyward's own (only those are
+                // remembered): no need to look at its issuer again.
+                if let Some(claims) = self.remembered_claims(bearer) {
+                    self.metrics.token_cache.record(true);
+                    self.check_claims(&claims, true)?;
+                    return self.token_principal(&claims, io);
+                }
                 if let Some(federation) = self.federation.get() {
                     let issuer = crate::federation::untrusted_part(bearer, 1)
                         .and_then(|c| c.get("iss").and_then(|i| i.as_str().map(str::to_owned)));
@@ -523,15 +530,19 @@ impl Validator {
         Ok(claims)
     }
 
-    /// A token's claims once its signature, type and key are verified (remembered per
-    /// token), before any claim is checked.
-    pub(crate) fn signed_claims_step(&self, token: &str, io: Io) -> Step<Arc<AccessTokenClaims>> {
-        let cached = self
-            .verified_tokens
+    /// The claims of a token whose signature was verified before, if remembered.
+    fn remembered_claims(&self, token: &str) -> Option<Arc<AccessTokenClaims>> {
+        self.verified_tokens
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
-            .map(|v| Arc::clone(&v.claims));
+            .map(|v| Arc::clone(&v.claims))
+    }
+
+    /// A token's claims once its signature, type and key are verified (remembered per
+    /// token), before any claim is checked.
+    pub(crate) fn signed_claims_step(&self, token: &str, io: Io) -> Step<Arc<AccessTokenClaims>> {
+        let cached = self.remembered_claims(token);
         self.metrics.token_cache.record(cached.is_some());
         let claims = match cached {
             Some(claims) => claims,

@@ -250,6 +250,10 @@ impl SecretHasher {
         hasher
             .typical_micros
             .store(micros(started.elapsed()), Ordering::Relaxed);
+        // The measurement's buffer goes back to the system at once (an allocation that
+        // large is its own mapping): a server that has not verified anything yet holds
+        // no argon2 memory. Slots allocate theirs on first use and keep it.
+        hasher.gate.lock().idle_buffers.clear();
         Ok(hasher)
     }
 

@@ -136,10 +136,14 @@ pub async fn track_requests(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let _in_flight = req
-        .conn_data::<std::rc::Rc<ConnectionWatch>>()
-        .map(|watch| InFlight::new(std::rc::Rc::clone(watch)));
+    let _in_flight = in_flight(&req);
     next.call(req).await
+}
+
+/// Marks `req` as in progress on its connection until the guard drops.
+pub(crate) fn in_flight(req: &actix_web::dev::ServiceRequest) -> Option<impl Drop> {
+    req.conn_data::<std::rc::Rc<ConnectionWatch>>()
+        .map(|watch| InFlight::new(std::rc::Rc::clone(watch)))
 }
 
 /// Why a body could not be read.

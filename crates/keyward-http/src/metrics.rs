@@ -26,10 +26,14 @@ const MAX_FEED_AGE: Duration = Duration::from_secs(5);
 
 /// Middleware: records each request's latency under its route pattern (never the raw
 /// path, so a scan of random paths cannot create series), method and status class.
+/// It also marks the request in progress on its connection, as
+/// [`crate::track_requests`] does: a server mounts one of the two (one layer less on
+/// every request).
 pub async fn record_metrics(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let _in_flight = crate::body::in_flight(&req);
     let started = Instant::now();
     let core = req.app_data::<web::Data<Keyward>>().cloned();
     let method = method_label(req.method());

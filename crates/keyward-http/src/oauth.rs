@@ -220,12 +220,16 @@ fn token_response(t: IssuedToken) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse {
-            access_token: &t.access_token,
-            token_type: TokenType::Bearer,
-            expires_in: t.expires_in,
-            scope: &t.scope,
-        })
+        .content_type("application/json")
+        .body(
+            TokenResponse {
+                access_token: &t.access_token,
+                token_type: TokenType::Bearer,
+                expires_in: t.expires_in,
+                scope: &t.scope,
+            }
+            .to_json(),
+        )
 }
 
 /// `POST /oauth2/token`. Every answer is counted: issued (signed or reused) or

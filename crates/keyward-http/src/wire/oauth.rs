@@ -24,6 +24,31 @@ pub struct TokenResponse<'a> {
     pub scope: &'a str,
 }
 
+impl TokenResponse<'_> {
+    /// The JSON body. Written directly when no field needs escaping — the token is
+    /// base64url and dots, the scope permission names and spaces, so always on the warm
+    /// path — which skips serde's per-character escaping of a ~600-byte token; any other
+    /// text goes through serde, so the body is valid JSON whatever it holds.
+    pub fn to_json(&self) -> String {
+        let plain = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ')
+        };
+        if !(plain(self.access_token) && plain(self.scope)) {
+            return serde_json::to_string(self).unwrap_or_default();
+        }
+        let mut body = String::with_capacity(self.access_token.len() + self.scope.len() + 80);
+        body.push_str("{\"access_token\":\"");
+        body.push_str(self.access_token);
+        body.push_str("\",\"token_type\":\"Bearer\",\"expires_in\":");
+        body.push_str(&self.expires_in.to_string());
+        body.push_str(",\"scope\":\"");
+        body.push_str(self.scope);
+        body.push_str("\"}");
+        body
+    }
+}
+
 impl std::fmt::Debug for TokenResponse<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenResponse")
@@ -238,4 +263,31 @@ pub struct ServerMetadata {
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
     /// Tokens may be requested for an allowed audience (RFC 8707).
     pub resource_indicators_supported: bool,
+}
+
+#[cfg(test)]
+mod token_body_tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_body_is_what_serde_writes_and_odd_text_is_escaped() {
+        for (token, scope) in [
+            ("eyJh.eyJz.c2ln-_", "orders:read orders:write"),
+            ("eyJh.eyJz.c2ln", ""),
+            ("odd\"token\\", "scope\u{7f}\n"),
+        ] {
+            let body = TokenResponse {
+                access_token: token,
+                token_type: TokenType::Bearer,
+                expires_in: 3599,
+                scope,
+            };
+            let ours: serde_json::Value = serde_json::from_str(&body.to_json()).unwrap_or_default();
+            let serde: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(&body).unwrap_or_default())
+                    .unwrap_or_default();
+            assert_eq!(ours, serde);
+            assert_eq!(ours["access_token"], token);
+        }
+    }
 }
