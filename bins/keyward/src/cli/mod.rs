@@ -5,6 +5,7 @@
 //! The direct-database commands (`serve`, `migrate`, `admin …`, `keys rotate`) stay in
 //! main.rs: they open the database and need no running server.
 
+mod access;
 mod apps;
 mod audit;
 mod client;
@@ -101,9 +102,9 @@ pub enum ApiCommand {
     Audit(Api<audit::AuditCommand>),
     /// May the credential use a permission now? Exit 0 if so, 3 if not
     /// (`POST /api/v1/authorize`).
-    Authorize(signing_keys::AuthorizeArgs),
+    Authorize(access::AuthorizeArgs),
     /// What remote validators read: the live snapshot and change feed (API).
-    Live(Api<signing_keys::LiveCommand>),
+    Live(Api<access::LiveCommand>),
 }
 
 /// What every API command works with: the server and how to print.
@@ -144,10 +145,8 @@ fn dispatch(command: ApiCommand, config: Option<&Path>) -> Result<(), CliError> 
         }
         ApiCommand::SigningKey(a) => signing_keys::run(&connect(&a.connection, config)?, a.command),
         ApiCommand::Audit(a) => audit::run(&connect(&a.connection, config)?, a.command),
-        ApiCommand::Authorize(a) => {
-            signing_keys::run_authorize(&connect(&a.connection, config)?, a)
-        }
-        ApiCommand::Live(a) => signing_keys::run_live(&connect(&a.connection, config)?, a.command),
+        ApiCommand::Authorize(a) => access::run_authorize(&connect(&a.connection, config)?, a),
+        ApiCommand::Live(a) => access::run_live(&connect(&a.connection, config)?, a.command),
     }
 }
 
