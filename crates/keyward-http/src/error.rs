@@ -10,10 +10,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use keyward_core::Error;
-use serde_json::json;
 
 use crate::body::BodyError;
 use crate::wire::oauth::OAuthErrorBody;
+use crate::wire::{FieldErrorBody, ProblemBody};
 
 /// How a core error is answered on every HTTP surface, whatever the body format: the
 /// one exhaustive match over core errors (no wildcard arm, so a new variant does not
@@ -300,27 +300,22 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let p = &self.0;
-        let mut body = serde_json::Map::new();
-        body.insert(
-            "type".into(),
-            format!("{PROBLEM_TYPE_PREFIX}{}", p.kind).into(),
-        );
-        body.insert("title".into(), p.title.into());
-        body.insert("status".into(), p.status.as_u16().into());
-        body.insert("detail".into(), p.detail.clone().into());
-        if !p.field_errors.is_empty() {
-            body.insert(
-                "errors".into(),
-                p.field_errors
-                    .iter()
-                    .map(|(field, message)| json!({"field": field, "message": message}))
-                    .collect(),
-            );
-        }
-        if let Some((k, v)) = &p.extra {
-            body.insert((*k).into(), v.clone());
-        }
-        let body = serde_json::Value::Object(body);
+        let body = ProblemBody {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{}", p.kind),
+            title: p.title,
+            status: p.status.as_u16(),
+            detail: &p.detail,
+            errors: p
+                .field_errors
+                .iter()
+                .map(|(field, message)| FieldErrorBody { field, message })
+                .collect(),
+            extension: p.extra.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_else(|_| {
+            // A problem of strings and numbers always serializes; this is never reached.
+            String::from("{}")
+        });
         let mut res = HttpResponse::build(p.status);
         res.content_type("application/problem+json");
         if let Some(challenge) = p.challenge.header() {
@@ -332,7 +327,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = p.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        res.body(body.to_string())
+        res.body(body)
     }
 }
 

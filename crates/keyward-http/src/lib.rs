@@ -25,6 +25,8 @@ mod extract;
 mod metadata;
 mod metrics;
 mod oauth;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod routes;
 mod wire;
 
@@ -41,8 +43,21 @@ pub use extract::{
     authenticate, bearer, presents_bearer, Authenticated, Authorized, Reach, RequiredPermission,
 };
 pub use metrics::{record_metrics, MetricsSettings};
+pub use routes::Route;
 
 /// `GET /healthz`: 200 when storage answers, 503 when it does not.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "health",
+    summary = "Whether the server can serve",
+    security(()),
+    responses(
+        (status = 200, description = "It can serve", body = crate::wire::HealthResponse),
+        (status = 503, description = "Its storage does not answer", body = crate::wire::HealthResponse, headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+))]
 async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
     let core = core.into_inner();
     let answer = web::block(move || core.health())
@@ -77,7 +92,26 @@ async fn healthz(core: web::Data<Keyward>) -> HttpResponse {
 /// Every path answers `HEAD` where it answers `GET`, `OPTIONS` with 204 and `Allow`,
 /// and other methods with 405 and `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(routes::resource("/oauth2/token").post(oauth::token))
+    // The document is built once, here at startup, not per request.
+    #[cfg(feature = "openapi")]
+    openapi::prepare();
+    let mut table = Vec::new();
+    register(cfg, &mut table);
+}
+
+/// Every route [`configure`] registers, in registration order: the single source the
+/// OpenAPI coverage test compares with the document (both ways). `GET` routes appear
+/// with their `HEAD` twin; the `OPTIONS` and 405 answers of each path are not routes.
+pub fn route_table() -> Vec<Route> {
+    let mut table = Vec::new();
+    // `App::configure` runs the registration at once; the app is never started.
+    let _app = actix_web::App::new().configure(|cfg| register(cfg, &mut table));
+    table
+}
+
+fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<Route>) {
+    let mut r = routes::Routes::new(cfg, table);
+    r.service(routes::resource("/oauth2/token").post(oauth::token))
         .service(routes::resource("/oauth2/status").get(oauth::status))
         .service(routes::resource("/oauth2/introspect").post(oauth::introspect))
         .service(routes::resource("/oauth2/revoke").post(oauth::revoke))
@@ -87,7 +121,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(metadata::default_metadata),
         )
         .service(
-            routes::resource("/.well-known/openid-configuration").get(metadata::default_metadata),
+            routes::resource("/.well-known/openid-configuration")
+                .get(metadata::openid_configuration),
         )
         .service(
             routes::resource("/.well-known/oauth-authorization-server/environments/{env}")
@@ -95,16 +130,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             routes::resource("/environments/{env}/.well-known/openid-configuration")
-                .get(metadata::environment_metadata),
+                .get(metadata::environment_openid_configuration),
         )
         .service(
             routes::resource("/environments/{env}/.well-known/oauth-authorization-server")
-                .get(metadata::environment_metadata),
+                .get(metadata::environment_metadata_appended),
         )
         .service(routes::resource("/healthz").get(healthz))
         .service(routes::resource("/readyz").get(metrics::readyz))
-        .service(routes::resource("/metrics").get(metrics::metrics))
-        .configure(console::configure)
-        .configure(routes::configure)
-        .default_service(web::to(routes::no_such_route));
+        .service(routes::resource("/metrics").get(metrics::metrics));
+    console::configure(&mut r);
+    routes::configure(&mut r);
+    r.default_service(routes::no_such_route);
 }

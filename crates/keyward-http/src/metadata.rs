@@ -59,11 +59,36 @@ fn answer(body: &ServerMetadata) -> HttpResponse {
 }
 
 /// The `default` environment's metadata.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    operation_id = "get_authorization_server_metadata",
+    summary = "RFC 8414 metadata of the `default` environment",
+    security(()),
+    responses(
+        (status = 200, description = "Authorization server metadata", body = crate::wire::oauth::ServerMetadata),
+    )
+))]
 pub async fn default_metadata(core: web::Data<Keyward>) -> HttpResponse {
     answer(&metadata(&core, keyward_core::issuers::DEFAULT_ENVIRONMENT))
 }
 
 /// An environment's metadata (404 for an unknown environment).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server/environments/{env}",
+    tag = "oauth",
+    operation_id = "get_environment_metadata",
+    summary = "RFC 8414 metadata of an environment (the issuer's path after the well-known segment)",
+    params(("env" = String, Path, description = "The environment's slug")),
+    security(()),
+    responses(
+        (status = 200, description = "Authorization server metadata", body = crate::wire::oauth::ServerMetadata),
+        (status = 404, description = "`not-found`: no such environment", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`storage-unavailable`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 pub async fn environment_metadata(
     path: web::Path<String>,
     core: web::Data<Keyward>,
@@ -71,4 +96,65 @@ pub async fn environment_metadata(
     let slug = path.into_inner();
     let env = run(&core, move |k| k.get_environment(&slug)).await?;
     Ok(answer(&metadata(&core, env.slug.as_str())))
+}
+
+/// The `default` environment's metadata where OpenID Connect clients look for it.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "oauth",
+    operation_id = "get_openid_configuration",
+    summary = "The same metadata where OpenID Connect clients look",
+    security(()),
+    responses(
+        (status = 200, description = "Authorization server metadata", body = crate::wire::oauth::ServerMetadata),
+    )
+))]
+pub async fn openid_configuration(core: web::Data<Keyward>) -> HttpResponse {
+    default_metadata(core).await
+}
+
+/// An environment's metadata appended to its issuer, as OpenID Connect Discovery §4
+/// builds the URL.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/environments/{env}/.well-known/openid-configuration",
+    tag = "oauth",
+    operation_id = "get_environment_openid_configuration",
+    summary = "An environment's metadata, appended to its issuer (OpenID Connect Discovery §4)",
+    params(("env" = String, Path, description = "The environment's slug")),
+    security(()),
+    responses(
+        (status = 200, description = "Authorization server metadata", body = crate::wire::oauth::ServerMetadata),
+        (status = 404, description = "`not-found`: no such environment", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`storage-unavailable`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
+pub async fn environment_openid_configuration(
+    path: web::Path<String>,
+    core: web::Data<Keyward>,
+) -> Result<HttpResponse, ApiError> {
+    environment_metadata(path, core).await
+}
+
+/// An environment's RFC 8414 metadata appended to its issuer (where some clients look).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/environments/{env}/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    operation_id = "get_environment_metadata_appended",
+    summary = "An environment's RFC 8414 metadata, appended to its issuer",
+    params(("env" = String, Path, description = "The environment's slug")),
+    security(()),
+    responses(
+        (status = 200, description = "Authorization server metadata", body = crate::wire::oauth::ServerMetadata),
+        (status = 404, description = "`not-found`: no such environment", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`storage-unavailable`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
+pub async fn environment_metadata_appended(
+    path: web::Path<String>,
+    core: web::Data<Keyward>,
+) -> Result<HttpResponse, ApiError> {
+    environment_metadata(path, core).await
 }

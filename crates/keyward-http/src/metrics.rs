@@ -65,6 +65,19 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// `GET /metrics`: every metric in the Prometheus text exposition format 0.0.4.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "get_metrics",
+    summary = "Every metric, in the Prometheus text format 0.0.4",
+    description = "Open unless `metrics.token` is set; then it needs `Authorization: Bearer <metrics.token>`.",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
+        (status = 401, description = "`metrics.token` is set and the request does not carry it (no body)", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"metrics\"`"))),
+    )
+))]
 pub(crate) async fn metrics(
     req: HttpRequest,
     core: web::Data<Keyward>,
@@ -87,6 +100,18 @@ pub(crate) async fn metrics(
 /// `GET /readyz`: 200 when this instance should get traffic — its storage answers and
 /// it follows the change feed (its caches are current) — and 503 with the reason
 /// otherwise. `/healthz` checks storage only.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "ready",
+    summary = "Whether this instance should get traffic (storage answers and the change feed is current)",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = crate::wire::HealthResponse),
+        (status = 503, description = "Not ready: `reason` says why (e.g. `storage-unavailable`, `change-feed-stale`)", body = crate::wire::HealthResponse, headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+))]
 pub(crate) async fn readyz(core: web::Data<Keyward>) -> HttpResponse {
     let core = core.into_inner();
     let storage = {

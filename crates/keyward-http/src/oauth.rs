@@ -234,6 +234,26 @@ fn token_response(t: IssuedToken) -> HttpResponse {
 
 /// `POST /oauth2/token`. Every answer is counted: issued (signed or reused) or
 /// refused by its OAuth error code.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "oauth",
+    operation_id = "issue_token",
+    summary = "Client credentials grant (RFC 6749 §4.4)",
+    request_body(content = crate::wire::oauth::TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "An access token", body = crate::wire::oauth::TokenResponse, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request`, `unsupported_grant_type`, `invalid_scope` or `invalid_target`", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret, inactive app, disabled environment, malformed Basic header", body = crate::wire::oauth::OAuthErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"keyward\"`"))),
+        (status = 408, description = "`invalid_request`: the body did not arrive in time", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is over 16 KiB", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts for this client ID", body = crate::wire::oauth::OAuthErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: storage is unavailable", body = crate::wire::oauth::OAuthErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 403, description = "`unauthorized_client`: the client may not use this grant", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 502, description = "`temporarily_unavailable` or `server_error`: the identity provider failed while brokering (federation)", body = crate::wire::oauth::OAuthErrorBody),
+    )
+))]
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
@@ -310,6 +330,25 @@ fn token_param(form: &Form) -> Result<String, OAuthError> {
 
 /// `POST /oauth2/introspect` (RFC 7662): the caller authenticates as a client app
 /// (any supported method) holding `tokens:introspect`.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    tag = "oauth",
+    operation_id = "introspect_token",
+    summary = "Token introspection (RFC 7662); the caller holds `tokens:introspect`",
+    request_body(content = crate::wire::oauth::TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "Whether the token is active, and what it says", body = crate::wire::oauth::IntrospectionResponse),
+        (status = 403, description = "`unauthorized_client`: the caller does not hold `tokens:introspect`", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 400, description = "`invalid_request`: malformed body, a repeated parameter, credentials in more than one place or in the query string", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret, inactive app, disabled environment, malformed Basic header", body = crate::wire::oauth::OAuthErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"keyward\"`"))),
+        (status = 408, description = "`invalid_request`: the body did not arrive in time", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is over 16 KiB", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts for this client ID", body = crate::wire::oauth::OAuthErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: storage is unavailable", body = crate::wire::oauth::OAuthErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+))]
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
@@ -336,6 +375,25 @@ pub async fn introspect(
 
 /// `POST /oauth2/revoke` (RFC 7009): the token's own client revokes it; 200 whether
 /// or not there was anything to revoke.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/oauth2/revoke",
+    tag = "oauth",
+    operation_id = "revoke_token",
+    summary = "Token revocation (RFC 7009) by the token's own client",
+    request_body(content = crate::wire::oauth::TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "`invalid_request`, or `unsupported_token_type` for an API key", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret, inactive app, disabled environment, malformed Basic header", body = crate::wire::oauth::OAuthErrorBody, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"keyward\"`"))),
+        (status = 408, description = "`invalid_request`: the body did not arrive in time", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 413, description = "`invalid_request`: the body is over 16 KiB", body = crate::wire::oauth::OAuthErrorBody),
+        (status = 429, description = "`temporarily_unavailable`: too many failed attempts for this client ID", body = crate::wire::oauth::OAuthErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: storage is unavailable", body = crate::wire::oauth::OAuthErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 403, description = "`unauthorized_client`", body = crate::wire::oauth::OAuthErrorBody),
+    )
+))]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
@@ -363,6 +421,19 @@ pub async fn revoke(
 
 /// `GET /oauth2/status`: 200 `{"active": true}` for a valid token of an active app in
 /// an enabled environment, else 401 `{"active": false}`.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/oauth2/status",
+    tag = "oauth",
+    operation_id = "token_status",
+    summary = "Is this Bearer token valid now?",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"active\": true}`", body = crate::wire::oauth::StatusResponse),
+        (status = 401, description = "`{\"active\": false}`: missing, malformed, expired or revoked token, or inactive app or disabled environment", body = crate::wire::oauth::StatusResponse, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"keyward\"`, with `error=\"invalid_token\"` when a token was presented"))),
+        (status = 503, description = "`{\"active\": false, \"error\": \"temporarily_unavailable\"}`", body = crate::wire::oauth::StatusResponse, headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+))]
 pub async fn status(req: HttpRequest, validator: web::Data<Validator>) -> HttpResponse {
     let validator = validator.into_inner();
     // RFC 6750 §3.1: no error code for a request that carried no Bearer credential.
@@ -413,6 +484,17 @@ fn status_refusal(e: &Error, presented: bool) -> HttpResponse {
 }
 
 /// `GET /.well-known/jwks.json`: every public signing key.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "oauth",
+    operation_id = "get_jwks",
+    summary = "The public signing keys (JWK Set)",
+    security(()),
+    responses(
+        (status = 200, description = "The JWK Set", body = crate::openapi::JwkSet),
+    )
+))]
 pub async fn jwks(core: web::Data<Keyward>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

@@ -54,3 +54,20 @@ pub fn run_live(ctx: &Context, command: LiveCommand) -> Result<(), CliError> {
         }
     }
 }
+
+/// `keyward openapi`.
+#[derive(Debug, clap::Args)]
+pub struct OpenApiArgs {
+    #[command(flatten)]
+    pub(super) connection: super::Connection,
+}
+
+/// Runs `keyward openapi`: the server's OpenAPI 3.1 document (`GET
+/// /api/v1/openapi.json`), always as JSON (a document has no table form).
+pub fn run_openapi(ctx: &Context) -> Result<(), CliError> {
+    let document = ctx.client.get("/api/v1/openapi.json", &[])?;
+    super::output::Printer {
+        format: super::output::Format::Json,
+    }
+    .object(&document)
+}

@@ -105,6 +105,8 @@ pub enum ApiCommand {
     Authorize(access::AuthorizeArgs),
     /// What remote validators read: the live snapshot and change feed (API).
     Live(Api<access::LiveCommand>),
+    /// The server's OpenAPI 3.1 document, as JSON (`GET /api/v1/openapi.json`).
+    Openapi(access::OpenApiArgs),
 }
 
 /// What every API command works with: the server and how to print.
@@ -147,6 +149,7 @@ fn dispatch(command: ApiCommand, config: Option<&Path>) -> Result<(), CliError> 
         ApiCommand::Audit(a) => audit::run(&connect(&a.connection, config)?, a.command),
         ApiCommand::Authorize(a) => access::run_authorize(&connect(&a.connection, config)?, a),
         ApiCommand::Live(a) => access::run_live(&connect(&a.connection, config)?, a.command),
+        ApiCommand::Openapi(a) => access::run_openapi(&connect(&a.connection, config)?),
     }
 }
 

@@ -68,5 +68,6 @@ mod http_limits;
 mod metrics;
 mod multi_instance;
 mod multi_instance_standards;
+mod openapi;
 mod operations;
 mod warm_path;

@@ -228,6 +228,20 @@ fn not_enabled() -> ApiError {
 
 /// `POST /console/session`: logs in; 200 with the session and its cookie, 401 (after
 /// as long as a password check takes, whatever the cause), 429 when throttled.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/console/session",
+    tag = "console",
+    operation_id = "console_login",
+    summary = "Log in: sets the session cookie",
+    request_body = crate::wire::console::LoginRequest,
+    security(()),
+    responses(
+        (status = 200, description = "The session, and its cookie", body = crate::wire::console::SessionBody, headers(("Set-Cookie" = String, description = "The session cookie: HttpOnly, SameSite=Strict"))),
+        (status = 401, description = "`login-failed`: wrong username or password", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`throttled`: too many failed attempts", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn login(
     req: HttpRequest,
     payload: web::Payload,
@@ -305,6 +319,18 @@ fn check_csrf(req: &HttpRequest, token: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /console/session`: who is logged in (200), or 401.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/console/session",
+    tag = "console",
+    operation_id = "get_console_session",
+    summary = "Who is logged in",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The session", body = crate::wire::console::SessionBody),
+        (status = 401, description = "`no-session` or `unauthenticated`: not logged in, or the session expired", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn current(req: HttpRequest, core: web::Data<Keyward>) -> Result<HttpResponse, ApiError> {
     let (settings, token) = session_token(&req)?;
     let csrf = keyward_core::csrf_token(&token);
@@ -325,6 +351,19 @@ async fn current(req: HttpRequest, core: web::Data<Keyward>) -> Result<HttpRespo
 
 /// `DELETE /console/session`: logs out (204) and clears the cookie. Needs the CSRF
 /// token, so another site cannot log the user out.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/console/session",
+    tag = "console",
+    operation_id = "console_logout",
+    summary = "Log out: clears the cookie",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "`no-session`: not logged in", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`csrf-token-invalid`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn logout(req: HttpRequest, core: web::Data<Keyward>) -> Result<HttpResponse, ApiError> {
     let (settings, token) = session_token(&req)?;
     check_csrf(&req, &token)?;
@@ -336,6 +375,21 @@ async fn logout(req: HttpRequest, core: web::Data<Keyward>) -> Result<HttpRespon
 
 /// `POST /console/session/password`: replaces the user's password (204); 422 when the
 /// current one is wrong or the new one breaks the rules.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/console/session/password",
+    tag = "console",
+    operation_id = "change_console_password",
+    summary = "Replace the logged-in user's password",
+    request_body = crate::wire::console::ChangePasswordRequest,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, description = "`no-session`: not logged in", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`csrf-token-invalid`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`throttled`: too many failed attempts", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn change_password(
     req: HttpRequest,
     payload: web::Payload,
@@ -358,7 +412,7 @@ async fn change_password(
 }
 
 /// Registers the console's page, assets and session routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut crate::routes::Routes<'_>) {
     cfg.service(resource("/console").get(index))
         .service(resource("/console/").get(index))
         .service(resource("/console/app.js").get(app_js))
@@ -370,4 +424,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .delete(logout),
         )
         .service(resource("/console/session/password").post(change_password));
+}
+
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(current, login, logout, change_password))]
+struct Doc;
+
+/// The session routes' part of the OpenAPI document (the page and its assets are not
+/// an API, and are left out).
+#[cfg(feature = "openapi")]
+pub(crate) fn documented() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    Doc::openapi()
 }

@@ -14,6 +14,17 @@ use crate::wire::admins::{
 use crate::wire::{EmptyRequest, ListQuery};
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "list_users",
+    summary = "List users",
+    params(crate::wire::ListParams),
+    responses(
+        (status = 200, description = "A page of users", body = crate::wire::PageBody<crate::wire::admins::AdminBody>),
+    )
+))]
 async fn list(
     _auth: Authorized<AdminsRead>,
     req: HttpRequest,
@@ -24,6 +35,18 @@ async fn list(
     Ok(page(admins, AdminBody::from))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "create_user",
+    summary = "Create a user",
+    request_body = crate::wire::admins::CreateAdminRequest,
+    responses(
+        (status = 201, description = "Created", body = crate::wire::admins::AdminBody),
+        (status = 409, description = "`name-taken`: the username is taken", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn create(
     auth: Authorized<AdminsManage>,
     req: HttpRequest,
@@ -46,6 +69,17 @@ async fn create(
     Ok(HttpResponse::Created().json(AdminBody::from(admin)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/users/{username}",
+    tag = "users",
+    operation_id = "get_user",
+    summary = "Get a user",
+    params(("username" = String, Path, description = "The user's login name")),
+    responses(
+        (status = 200, description = "The user", body = crate::wire::admins::AdminBody),
+    )
+))]
 async fn get(
     _auth: Authorized<AdminsRead>,
     path: web::Path<String>,
@@ -56,6 +90,18 @@ async fn get(
     Ok(HttpResponse::Ok().json(AdminBody::from(admin)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/users/{username}",
+    tag = "users",
+    operation_id = "delete_user",
+    summary = "Delete a user",
+    params(("username" = String, Path, description = "The user's login name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "`last-super-admin`: the last active Super Admin stays", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn delete(
     auth: Authorized<AdminsManage>,
     path: web::Path<String>,
@@ -67,6 +113,19 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/users/{username}/credential",
+    tag = "users",
+    operation_id = "issue_personal_credential",
+    summary = "Issue a Super Admin's personal API credential (revokes the previous one)",
+    params(("username" = String, Path, description = "The user's login name")),
+    request_body(content = Option<crate::wire::EmptyRequest>, description = "Optional: no body at all, or `{}`"),
+    responses(
+        (status = 201, description = "The credential (in this response only)", body = crate::wire::admins::CredentialBody),
+        (status = 409, description = "`not-super-admin`: only a Super Admin holds one", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn issue_credential(
     auth: Authorized<AdminsManage>,
     path: web::Path<String>,
@@ -90,6 +149,19 @@ async fn issue_credential(
         }))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/users/{username}/roles",
+    tag = "users",
+    operation_id = "replace_user_roles",
+    summary = "Replace a user's roles",
+    params(("username" = String, Path, description = "The user's login name")),
+    request_body = crate::wire::admins::ReplaceUserRolesRequest,
+    responses(
+        (status = 200, description = "The user", body = crate::wire::admins::AdminBody),
+        (status = 409, description = "`last-super-admin`: the last active Super Admin keeps the role", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn replace_roles(
     auth: Authorized<AdminsManage>,
     path: web::Path<String>,
@@ -126,6 +198,19 @@ async fn set_status(
     Ok(HttpResponse::Ok().json(AdminBody::from(user)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/users/{username}/deactivate",
+    tag = "users",
+    operation_id = "deactivate_user",
+    summary = "Deactivate a user: sessions and credential stop at once",
+    params(("username" = String, Path, description = "The user's login name")),
+    request_body(content = Option<crate::wire::EmptyRequest>, description = "Optional: no body at all, or `{}`"),
+    responses(
+        (status = 200, description = "The user", body = crate::wire::admins::AdminBody),
+        (status = 409, description = "`last-super-admin`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn deactivate(
     auth: Authorized<AdminsManage>,
     path: web::Path<String>,
@@ -136,6 +221,18 @@ async fn deactivate(
     set_status(auth, path, req, payload, core, UserStatus::Inactive).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/users/{username}/activate",
+    tag = "users",
+    operation_id = "activate_user",
+    summary = "Activate a user",
+    params(("username" = String, Path, description = "The user's login name")),
+    request_body(content = Option<crate::wire::EmptyRequest>, description = "Optional: no body at all, or `{}`"),
+    responses(
+        (status = 200, description = "The user", body = crate::wire::admins::AdminBody),
+    )
+))]
 async fn activate(
     auth: Authorized<AdminsManage>,
     path: web::Path<String>,
@@ -146,7 +243,7 @@ async fn activate(
     set_status(auth, path, req, payload, core, UserStatus::Active).await
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     // `/users` is the name; `/admins` (the first release's) answers the same.
     for base in ["/users", "/admins"] {
         cfg.service(resource(base).get(list).post(create))
@@ -161,3 +258,18 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource(&format!("{base}/{{username}}/credential")).post(issue_credential));
     }
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    get,
+    delete,
+    issue_credential,
+    replace_roles,
+    deactivate,
+    activate
+))]
+pub(super) struct Doc;

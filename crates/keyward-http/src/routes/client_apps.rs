@@ -11,6 +11,17 @@ use crate::wire::apps::{AppBody, CreateAppRequest, CreatedAppBody, ReplaceAppRol
 use crate::wire::{EmptyRequest, ListQuery};
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/client-apps",
+    tag = "client-apps",
+    operation_id = "list_client_apps",
+    summary = "List the client apps of an environment",
+    params(("env" = String, Path, description = "The environment's slug"), crate::wire::AppListParams),
+    responses(
+        (status = 200, description = "A page of client apps, newest first by default", body = crate::wire::PageBody<crate::wire::apps::AppBody>),
+    )
+))]
 async fn list(
     _auth: Authorized<ClientAppsRead>,
     path: web::Path<String>,
@@ -26,6 +37,19 @@ async fn list(
     Ok(page(apps, AppBody::from))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments/{env}/client-apps",
+    tag = "client-apps",
+    operation_id = "create_client_app",
+    summary = "Create a client app (its secret is in this response only)",
+    params(("env" = String, Path, description = "The environment's slug")),
+    request_body = crate::wire::apps::CreateAppRequest,
+    responses(
+        (status = 201, description = "Created, with the client secret", body = crate::wire::apps::CreatedAppBody, headers(("Location" = String, description = "The new app's URL"))),
+        (status = 409, description = "`name-taken` or `quota-reached`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn create(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<String>,
@@ -63,6 +87,17 @@ async fn create(
         .json(body))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}",
+    tag = "client-apps",
+    operation_id = "get_client_app",
+    summary = "Get a client app (never its secret)",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    responses(
+        (status = 200, description = "The client app", body = crate::wire::apps::AppBody),
+    )
+))]
 async fn get(
     _auth: Authorized<ClientAppsRead>,
     path: web::Path<(String, String)>,
@@ -73,6 +108,18 @@ async fn get(
     Ok(HttpResponse::Ok().json(AppBody::from(app)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/roles",
+    tag = "client-apps",
+    operation_id = "replace_client_app_roles",
+    summary = "Replace a client app's roles",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body = crate::wire::apps::ReplaceAppRolesRequest,
+    responses(
+        (status = 200, description = "The client app", body = crate::wire::apps::AppBody),
+    )
+))]
 async fn replace_roles(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -108,6 +155,18 @@ async fn set_status(
     Ok(HttpResponse::Ok().json(AppBody::from(app)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/deactivate",
+    tag = "client-apps",
+    operation_id = "deactivate_client_app",
+    summary = "Deactivate a client app (idempotent): its tokens and keys fail at once",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body(content = Option<crate::wire::EmptyRequest>, description = "Optional: no body at all, or `{}`"),
+    responses(
+        (status = 200, description = "The client app", body = crate::wire::apps::AppBody),
+    )
+))]
 async fn deactivate(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -118,6 +177,18 @@ async fn deactivate(
     set_status(auth, path, req, payload, core, AppStatus::Inactive).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/activate",
+    tag = "client-apps",
+    operation_id = "activate_client_app",
+    summary = "Activate a client app (idempotent)",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body(content = Option<crate::wire::EmptyRequest>, description = "Optional: no body at all, or `{}`"),
+    responses(
+        (status = 200, description = "The client app", body = crate::wire::apps::AppBody),
+    )
+))]
 async fn activate(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -128,6 +199,18 @@ async fn activate(
     set_status(auth, path, req, payload, core, AppStatus::Active).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}",
+    tag = "client-apps",
+    operation_id = "delete_client_app",
+    summary = "Delete an inactive client app",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "`app-is-active`: deactivate it first", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn delete(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -139,7 +222,7 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(
         resource("/environments/{env}/client-apps")
             .get(list)
@@ -154,3 +237,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/environments/{env}/client-apps/{client_id}/deactivate").post(deactivate))
     .service(resource("/environments/{env}/client-apps/{client_id}/activate").post(activate));
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, get, replace_roles, deactivate, activate, delete))]
+pub(super) struct Doc;

@@ -15,6 +15,17 @@ use crate::wire::credentials::{
 use crate::wire::PageBody;
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/api-keys",
+    tag = "client-apps",
+    operation_id = "list_api_keys",
+    summary = "List a client app's API keys (never the key text)",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    responses(
+        (status = 200, description = "The keys (one page holds them all)", body = crate::wire::PageBody<crate::wire::credentials::ApiKeyBody>),
+    )
+))]
 async fn list_api_keys(
     _auth: Authorized<ApiKeysRead>,
     path: web::Path<(String, String)>,
@@ -30,6 +41,19 @@ async fn list_api_keys(
     Ok(HttpResponse::Ok().json(PageBody::new(page, ApiKeyBody::from)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/api-keys",
+    tag = "client-apps",
+    operation_id = "create_api_key",
+    summary = "Create an API key (its text is in this response only)",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body = crate::wire::credentials::CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Created, with the key", body = crate::wire::credentials::CreatedApiKeyBody, headers(("Location" = String, description = "The new key's URL"))),
+        (status = 409, description = "`name-taken` or `quota-reached`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn create_api_key(
     auth: Authorized<ApiKeysManage>,
     path: web::Path<(String, String)>,
@@ -62,6 +86,17 @@ async fn create_api_key(
         .json(body))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/api-keys/{id}",
+    tag = "client-apps",
+    operation_id = "delete_api_key",
+    summary = "Delete an API key",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID"), ("id" = String, Path, description = "The key's or secret's ID")),
+    responses(
+        (status = 204, description = "Deleted"),
+    )
+))]
 async fn delete_api_key(
     auth: Authorized<ApiKeysManage>,
     path: web::Path<(String, String, String)>,
@@ -76,6 +111,17 @@ async fn delete_api_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/secrets",
+    tag = "client-apps",
+    operation_id = "list_secrets",
+    summary = "List a client app's live secrets (never the secret)",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    responses(
+        (status = 200, description = "The current secret first, then the previous one while it lasts", body = crate::wire::credentials::SecretsBody),
+    )
+))]
 async fn list_secrets(
     _auth: Authorized<ClientAppsRead>,
     path: web::Path<(String, String)>,
@@ -88,6 +134,18 @@ async fn list_secrets(
     }))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/secrets",
+    tag = "client-apps",
+    operation_id = "rotate_secret",
+    summary = "Rotate the client secret with a grace period",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body(content = Option<crate::wire::credentials::RotateSecretRequest>, description = "Optional: no body at all, or `{}`"),
+    responses(
+        (status = 201, description = "The new secret (in this response only)", body = crate::wire::credentials::RotatedSecretBody),
+    )
+))]
 async fn rotate_secret(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -111,6 +169,18 @@ async fn rotate_secret(
         .json(body))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/secrets/{id}",
+    tag = "client-apps",
+    operation_id = "end_secret",
+    summary = "End the previous secret now",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID"), ("id" = String, Path, description = "The key's or secret's ID")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 409, description = "`current-secret`: the current secret cannot be ended", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn end_secret(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String, String)>,
@@ -125,7 +195,7 @@ async fn end_secret(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(
         resource("/environments/{env}/client-apps/{client_id}/api-keys")
             .get(list_api_keys)
@@ -144,3 +214,16 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         resource("/environments/{env}/client-apps/{client_id}/secrets/{id}").delete(end_secret),
     );
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_api_keys,
+    create_api_key,
+    delete_api_key,
+    list_secrets,
+    rotate_secret,
+    end_secret
+))]
+pub(super) struct Doc;

@@ -15,6 +15,17 @@ use crate::wire::environments::{
 use crate::wire::ListQuery;
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments",
+    tag = "environments",
+    operation_id = "list_environments",
+    summary = "List the environments the caller may see",
+    params(crate::wire::ListParams),
+    responses(
+        (status = 200, description = "A page of environments", body = crate::wire::PageBody<crate::wire::environments::EnvironmentBody>),
+    )
+))]
 async fn list(
     auth: Authorized<EnvironmentsRead>,
     req: HttpRequest,
@@ -29,6 +40,18 @@ async fn list(
     Ok(page(environments, EnvironmentBody::from))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments",
+    tag = "environments",
+    operation_id = "create_environment",
+    summary = "Create an environment",
+    request_body = crate::wire::environments::CreateEnvironmentRequest,
+    responses(
+        (status = 201, description = "Created", body = crate::wire::environments::EnvironmentBody, headers(("Location" = String, description = "The new environment's URL"))),
+        (status = 409, description = "`name-taken`: the slug is taken", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn create(
     _auth: Authorized<EnvironmentsCreate>,
     req: HttpRequest,
@@ -46,6 +69,17 @@ async fn create(
         .json(body))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}",
+    tag = "environments",
+    operation_id = "get_environment",
+    summary = "Get an environment",
+    params(("env" = String, Path, description = "The environment's slug")),
+    responses(
+        (status = 200, description = "The environment", body = crate::wire::environments::EnvironmentBody),
+    )
+))]
 async fn get(
     _auth: Authorized<EnvironmentsReadIn>,
     path: web::Path<String>,
@@ -56,6 +90,18 @@ async fn get(
     Ok(HttpResponse::Ok().json(EnvironmentBody::from(env)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    patch,
+    path = "/api/v1/environments/{env}",
+    tag = "environments",
+    operation_id = "update_environment",
+    summary = "Rename, disable or enable an environment",
+    params(("env" = String, Path, description = "The environment's slug")),
+    request_body = crate::wire::environments::UpdateEnvironmentRequest,
+    responses(
+        (status = 200, description = "The environment", body = crate::wire::environments::EnvironmentBody),
+    )
+))]
 async fn update(
     _auth: Authorized<EnvironmentsManageIn>,
     path: web::Path<String>,
@@ -72,7 +118,13 @@ async fn update(
     Ok(HttpResponse::Ok().json(EnvironmentBody::from(env)))
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(resource("/environments").get(list).post(create))
         .service(resource("/environments/{env}").get(get).patch(update));
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, get, update))]
+pub(super) struct Doc;

@@ -13,6 +13,17 @@ use crate::wire::federation::{
 };
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/identity-provider",
+    tag = "federation",
+    operation_id = "get_identity_provider",
+    summary = "Get the environment's identity provider",
+    params(("env" = String, Path, description = "The environment's slug")),
+    responses(
+        (status = 200, description = "The identity provider", body = crate::wire::federation::IdentityProviderBody),
+    )
+))]
 async fn get(
     _auth: Authorized<IdentityProvidersRead>,
     path: web::Path<String>,
@@ -23,6 +34,19 @@ async fn get(
     Ok(HttpResponse::Ok().json(IdentityProviderBody::from(idp)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/environments/{env}/identity-provider",
+    tag = "federation",
+    operation_id = "set_identity_provider",
+    summary = "Set the identity provider (discovery from an issuer, or a token endpoint by hand)",
+    params(("env" = String, Path, description = "The environment's slug")),
+    request_body = crate::wire::federation::SetIdentityProviderRequest,
+    responses(
+        (status = 200, description = "The identity provider, with what was discovered", body = crate::wire::federation::IdentityProviderBody),
+        (status = 422, description = "`validation-error`, or `idp-discovery-failed` with the reason", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn put(
     _auth: Authorized<IdentityProvidersManage>,
     path: web::Path<String>,
@@ -45,6 +69,17 @@ async fn put(
     Ok(HttpResponse::Ok().json(IdentityProviderBody::from(idp)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/environments/{env}/identity-provider",
+    tag = "federation",
+    operation_id = "delete_identity_provider",
+    summary = "Remove the identity provider",
+    params(("env" = String, Path, description = "The environment's slug")),
+    responses(
+        (status = 204, description = "Removed"),
+    )
+))]
 async fn delete(
     _auth: Authorized<IdentityProvidersManage>,
     path: web::Path<String>,
@@ -55,6 +90,19 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/external",
+    tag = "federation",
+    operation_id = "bind_external_client",
+    summary = "Bind a client app to the identity provider's client ID",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body = crate::wire::federation::BindExternalRequest,
+    responses(
+        (status = 200, description = "The client app", body = crate::wire::apps::AppBody),
+        (status = 409, description = "`name-taken`: that external client ID is bound to another app", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn bind(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -78,7 +126,7 @@ async fn bind(
     Ok(HttpResponse::Ok().json(AppBody::from(app)))
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(
         resource("/environments/{env}/identity-provider")
             .get(get)
@@ -87,3 +135,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/environments/{env}/client-apps/{client_id}/external").put(bind));
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get, put, delete, bind))]
+pub(super) struct Doc;

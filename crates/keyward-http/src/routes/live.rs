@@ -23,6 +23,16 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Changes per read.
 const BATCH: i64 = 1000;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/live/snapshot",
+    tag = "live",
+    operation_id = "get_live_snapshot",
+    summary = "What a remote validator needs, within the caller's reach",
+    responses(
+        (status = 200, description = "The snapshot", body = crate::openapi::LiveSnapshot),
+    )
+))]
 async fn snapshot(
     auth: Authorized<LiveRead>,
     core: web::Data<Keyward>,
@@ -77,6 +87,20 @@ fn wants_stream(req: &HttpRequest) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/live/changes",
+    tag = "live",
+    operation_id = "get_live_changes",
+    summary = "Changes after a feed position: Server-Sent Events with `Accept: text/event-stream`, else a long-poll",
+    params(("after" = i64, Query, minimum = 0, description = "The feed position to continue from"), ("wait" = Option<u64>, Query, minimum = 0, maximum = 60, description = "Long-poll: seconds to wait for a change (default 25)")),
+    responses(
+        (status = 200, description = "The changes (long-poll), or with `Accept: text/event-stream` a stream of `change` and `position` events", content(
+            (crate::openapi::LiveChanges = "application/json"),
+            (String = "text/event-stream"),
+        )),
+    )
+))]
 async fn changes(
     auth: Authorized<LiveRead>,
     req: HttpRequest,
@@ -172,7 +196,13 @@ fn stream(core: web::Data<Keyward>, principal: Principal, after: i64) -> HttpRes
         .streaming(events)
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(resource("/live/snapshot").get(snapshot))
         .service(resource("/live/changes").get(changes));
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(snapshot, changes))]
+pub(super) struct Doc;

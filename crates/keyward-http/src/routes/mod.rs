@@ -95,11 +95,85 @@ pub(crate) async fn no_such_route() -> HttpResponse {
     ))
 }
 
+/// One route the app serves: a method and a path template, with `{name}` for a path
+/// parameter (the same syntax in actix-web and OpenAPI).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Route {
+    /// The HTTP method (`GET`, `HEAD`, `POST`, …).
+    pub method: String,
+    /// The full path template, e.g. `/api/v1/environments/{env}`.
+    pub path: String,
+}
+
+/// Where routes are registered: every route goes through [`Routes::service`], which
+/// records its methods and full path, so that the route table ([`crate::route_table`])
+/// is exactly what the app serves and the OpenAPI coverage test can compare it with the
+/// document.
+pub(crate) struct Routes<'a> {
+    cfg: &'a mut web::ServiceConfig,
+    prefix: String,
+    table: &'a mut Vec<Route>,
+}
+
+impl<'a> Routes<'a> {
+    /// Registers into `cfg`, recording into `table`.
+    pub(crate) fn new(cfg: &'a mut web::ServiceConfig, table: &'a mut Vec<Route>) -> Self {
+        Self {
+            cfg,
+            prefix: String::new(),
+            table,
+        }
+    }
+
+    /// Registers an endpoint and records its routes.
+    pub(crate) fn service(&mut self, endpoint: Endpoint) -> &mut Self {
+        for method in &endpoint.methods {
+            self.table.push(Route {
+                method: method.as_str().to_owned(),
+                path: format!("{}{}", self.prefix, endpoint.path),
+            });
+        }
+        self.cfg.service(endpoint);
+        self
+    }
+
+    /// Registers the routes `f` adds under `prefix`, in one actix scope whose unknown
+    /// paths get 404 problem JSON.
+    pub(crate) fn scope(&mut self, prefix: &str, f: impl FnOnce(&mut Routes<'_>)) -> &mut Self {
+        let full = format!("{}{prefix}", self.prefix);
+        let table = &mut *self.table;
+        let scope = web::scope(prefix)
+            .configure(|cfg| {
+                let mut inner = Routes {
+                    cfg,
+                    prefix: full,
+                    table,
+                };
+                f(&mut inner);
+            })
+            .default_service(web::to(no_such_route));
+        self.cfg.service(scope);
+        self
+    }
+
+    /// Sets the service for requests no route matches.
+    pub(crate) fn default_service<F, Args>(&mut self, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.cfg.default_service(web::to(handler));
+        self
+    }
+}
+
 /// A path and the methods it routes. Every route is registered through it, so that it
 /// knows its methods: `GET` routes also answer `HEAD` (RFC 9110 §9.1, the same handler;
 /// the HTTP layer sends no body), `OPTIONS` answers 204 with `Allow`, and any other
 /// method gets 405 with `Allow`.
 pub(crate) struct Endpoint {
+    path: String,
     resource: actix_web::Resource,
     methods: Vec<Method>,
 }
@@ -107,6 +181,7 @@ pub(crate) struct Endpoint {
 /// Starts an [`Endpoint`] at `path`; add its methods with [`Endpoint::get`] and friends.
 pub(crate) fn resource(path: &str) -> Endpoint {
     Endpoint {
+        path: path.to_owned(),
         resource: web::resource(path),
         methods: Vec::new(),
     }
@@ -197,6 +272,18 @@ impl HttpServiceFactory for Endpoint {
 }
 
 /// `POST /api/v1/authorize`: may the caller use this permission now?
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/authorize",
+    tag = "operations",
+    operation_id = "authorize",
+    summary = "May the caller use this permission now? (for remote resource servers)",
+    request_body = crate::wire::authorize::AuthorizeRequest,
+    responses(
+        (status = 200, description = "Allowed", body = crate::wire::authorize::AuthorizeResponse),
+        (status = 403, description = "Not allowed: the problem carries `\"allowed\": false`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn authorize(
     auth: Authenticated,
     req: HttpRequest,
@@ -231,19 +318,41 @@ async fn authorize(
     }
 }
 
-/// Registers the management API.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .service(resource("/authorize").post(authorize))
-            .configure(environments::configure)
-            .configure(roles::configure)
-            .configure(client_apps::configure)
-            .configure(credentials::configure)
-            .configure(federation::configure)
-            .configure(live::configure)
-            .configure(admins::configure)
-            .configure(standards::configure)
-            .default_service(web::to(no_such_route)),
-    );
+/// Registers the management API under `/api/v1`.
+pub(crate) fn configure(routes: &mut Routes<'_>) {
+    routes.scope("/api/v1", |r| {
+        r.service(resource("/authorize").post(authorize));
+        #[cfg(feature = "openapi")]
+        r.service(resource("/openapi.json").get(crate::openapi::serve));
+        environments::configure(r);
+        roles::configure(r);
+        client_apps::configure(r);
+        credentials::configure(r);
+        federation::configure(r);
+        live::configure(r);
+        admins::configure(r);
+        standards::configure(r);
+    });
+}
+
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(authorize))]
+struct Doc;
+
+/// The management API's part of the OpenAPI document, one part per route module.
+#[cfg(feature = "openapi")]
+pub(crate) fn documented() -> Vec<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    vec![
+        Doc::openapi(),
+        environments::Doc::openapi(),
+        roles::Doc::openapi(),
+        client_apps::Doc::openapi(),
+        credentials::Doc::openapi(),
+        federation::Doc::openapi(),
+        live::Doc::openapi(),
+        admins::Doc::openapi(),
+        standards::Doc::openapi(),
+    ]
 }

@@ -10,6 +10,17 @@ use crate::wire::roles::{CreateRoleRequest, DeleteRoleQuery, ReplaceRoleRequest,
 use crate::wire::ListQuery;
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/roles",
+    tag = "roles",
+    operation_id = "list_roles",
+    summary = "List the roles of an environment",
+    params(("env" = String, Path, description = "The environment's slug"), crate::wire::ListParams),
+    responses(
+        (status = 200, description = "A page of roles", body = crate::wire::PageBody<crate::wire::roles::RoleBody>),
+    )
+))]
 async fn list(
     _auth: Authorized<RolesRead>,
     path: web::Path<String>,
@@ -25,6 +36,19 @@ async fn list(
     Ok(page(roles, RoleBody::from))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/environments/{env}/roles",
+    tag = "roles",
+    operation_id = "create_role",
+    summary = "Create a role",
+    params(("env" = String, Path, description = "The environment's slug")),
+    request_body = crate::wire::roles::CreateRoleRequest,
+    responses(
+        (status = 201, description = "Created", body = crate::wire::roles::RoleBody),
+        (status = 409, description = "`name-taken`: a role of that name exists", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn create(
     auth: Authorized<RolesManage>,
     path: web::Path<String>,
@@ -42,6 +66,17 @@ async fn create(
     Ok(HttpResponse::Created().json(RoleBody::from(role)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/roles/{role}",
+    tag = "roles",
+    operation_id = "get_role",
+    summary = "Get a role",
+    params(("env" = String, Path, description = "The environment's slug"), ("role" = String, Path, description = "The role's name")),
+    responses(
+        (status = 200, description = "The role", body = crate::wire::roles::RoleBody),
+    )
+))]
 async fn get(
     _auth: Authorized<RolesRead>,
     path: web::Path<(String, String)>,
@@ -52,6 +87,19 @@ async fn get(
     Ok(HttpResponse::Ok().json(RoleBody::from(role)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/environments/{env}/roles/{role}",
+    tag = "roles",
+    operation_id = "replace_role",
+    summary = "Replace a role's permissions",
+    params(("env" = String, Path, description = "The environment's slug"), ("role" = String, Path, description = "The role's name")),
+    request_body = crate::wire::roles::ReplaceRoleRequest,
+    responses(
+        (status = 200, description = "The role", body = crate::wire::roles::RoleBody),
+        (status = 409, description = "`builtin-role`: built-in roles cannot be changed", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn replace(
     auth: Authorized<RolesManage>,
     path: web::Path<(String, String)>,
@@ -78,6 +126,18 @@ async fn replace(
     Ok(HttpResponse::Ok().json(RoleBody::from(role)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/environments/{env}/roles/{role}",
+    tag = "roles",
+    operation_id = "delete_role",
+    summary = "Delete a role",
+    params(("env" = String, Path, description = "The environment's slug"), ("role" = String, Path, description = "The role's name"), ("force" = Option<bool>, Query, description = "Unbind the role from its apps first (default false)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "`role-in-use` (delete with `?force=true`) or `builtin-role`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
+    )
+))]
 async fn delete(
     auth: Authorized<RolesManage>,
     path: web::Path<(String, String)>,
@@ -94,7 +154,7 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(resource("/environments/{env}/roles").get(list).post(create))
         .service(
             resource("/environments/{env}/roles/{role}")
@@ -103,3 +163,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
                 .delete(delete),
         );
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, get, replace, delete))]
+pub(super) struct Doc;

@@ -16,6 +16,17 @@ use crate::error::ApiError;
 use crate::wire::standards::{AudiencesBody, AudiencesRequest, JwksRequest, RotatedKeyBody};
 use crate::Authorized;
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/jwks",
+    tag = "standards",
+    operation_id = "get_client_jwks",
+    summary = "Get a client app's public JWK Set (private_key_jwt)",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    responses(
+        (status = 200, description = "The JWK Set (no keys: `{\"keys\": []}`)", body = crate::openapi::JwkSet),
+    )
+))]
 async fn get_jwks(
     _auth: Authorized<ClientAppsRead>,
     path: web::Path<(String, String)>,
@@ -26,6 +37,18 @@ async fn get_jwks(
     Ok(HttpResponse::Ok().json(jwks.unwrap_or_else(|| json!({"keys": []}))))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/jwks",
+    tag = "standards",
+    operation_id = "set_client_jwks",
+    summary = "Register a client app's public JWK Set",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    request_body = crate::wire::standards::JwksRequest,
+    responses(
+        (status = 200, description = "The stored JWK Set", body = crate::openapi::JwkSet),
+    )
+))]
 async fn put_jwks(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -44,6 +67,17 @@ async fn put_jwks(
     Ok(HttpResponse::Ok().json(stored.unwrap_or(Value::Null)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/api/v1/environments/{env}/client-apps/{client_id}/jwks",
+    tag = "standards",
+    operation_id = "delete_client_jwks",
+    summary = "Remove a client app's JWK Set",
+    params(("env" = String, Path, description = "The environment's slug"), ("client_id" = String, Path, description = "The client app's client ID")),
+    responses(
+        (status = 204, description = "Removed"),
+    )
+))]
 async fn delete_jwks(
     auth: Authorized<ClientAppsManage>,
     path: web::Path<(String, String)>,
@@ -58,6 +92,17 @@ async fn delete_jwks(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/api/v1/environments/{env}/audiences",
+    tag = "standards",
+    operation_id = "get_audiences",
+    summary = "Get the audiences an environment allows (RFC 8707)",
+    params(("env" = String, Path, description = "The environment's slug")),
+    responses(
+        (status = 200, description = "The audiences", body = crate::wire::standards::AudiencesBody),
+    )
+))]
 async fn get_audiences(
     _auth: Authorized<EnvironmentsReadIn>,
     path: web::Path<String>,
@@ -68,6 +113,18 @@ async fn get_audiences(
     Ok(HttpResponse::Ok().json(AudiencesBody { audiences }))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    put,
+    path = "/api/v1/environments/{env}/audiences",
+    tag = "standards",
+    operation_id = "set_audiences",
+    summary = "Replace the audiences an environment allows",
+    params(("env" = String, Path, description = "The environment's slug")),
+    request_body = crate::wire::standards::AudiencesRequest,
+    responses(
+        (status = 200, description = "The audiences", body = crate::wire::standards::AudiencesBody),
+    )
+))]
 async fn put_audiences(
     _auth: Authorized<EnvironmentsManageIn>,
     path: web::Path<String>,
@@ -84,6 +141,16 @@ async fn put_audiences(
     Ok(HttpResponse::Ok().json(AudiencesBody { audiences }))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/api/v1/signing-keys/rotate",
+    tag = "standards",
+    operation_id = "rotate_signing_key",
+    summary = "Rotate the signing key (published before it signs)",
+    responses(
+        (status = 201, description = "The new key", body = crate::wire::standards::RotatedKeyBody),
+    )
+))]
 async fn rotate_signing_key(
     _auth: Authorized<KeysManage>,
     core: web::Data<Keyward>,
@@ -92,7 +159,7 @@ async fn rotate_signing_key(
     Ok(HttpResponse::Created().json(RotatedKeyBody::from(rotated)))
 }
 
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut super::Routes<'_>) {
     cfg.service(
         resource("/environments/{env}/client-apps/{client_id}/jwks")
             .get(get_jwks)
@@ -106,3 +173,16 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/signing-keys/rotate").post(rotate_signing_key));
 }
+
+/// This module's routes, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_jwks,
+    put_jwks,
+    delete_jwks,
+    get_audiences,
+    put_audiences,
+    rotate_signing_key
+))]
+pub(super) struct Doc;

@@ -8,6 +8,7 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 use crate::error::ApiError;
 
 /// A user's roles inside one environment, as shown and as given.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct EnvironmentRolesBody {
     /// The environment's slug.
@@ -17,6 +18,7 @@ pub struct EnvironmentRolesBody {
 }
 
 /// A user: the body of `GET` and `POST`, and the items of the list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct AdminBody {
     /// Login name.
@@ -59,22 +61,28 @@ impl From<AdminUser> for AdminBody {
 
 /// `POST /users`: `{"username", "password", "role"? | "roles"?: [{"environment",
 /// "roles": [...]}]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAdminRequest {
     /// Login name.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
     /// The password (12–1024 characters); never printed (`Debug` hides it).
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     /// `Super Admin` or `Admin`.
     #[serde(default)]
     pub role: Option<String>,
     /// Roles per environment (checked by [`user_roles`]).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EnvironmentRolesBody>>))]
     pub roles: Option<serde_json::Value>,
 }
 
 /// `PUT /users/{username}/roles`: `{"role"}` or `{"roles": [...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceUserRolesRequest {
@@ -83,6 +91,7 @@ pub struct ReplaceUserRolesRequest {
     pub role: Option<String>,
     /// Roles per environment (checked by [`user_roles`]).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EnvironmentRolesBody>>))]
     pub roles: Option<serde_json::Value>,
 }
 
@@ -187,6 +196,7 @@ impl JsonRequest for CreateAdminRequest {
 
 /// `201` to `POST /admins/{username}/credential`: the personal credential, in this
 /// response and nowhere else.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
 pub struct CredentialBody<'a> {
     /// Whose credential it is.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// Whether an app may get and use tokens, as the API shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
@@ -28,6 +29,7 @@ impl From<AppStatus> for Status {
 
 /// A client app (never with its secret): the body of `GET`, `PUT .../roles`,
 /// `.../deactivate` and `.../activate`, and the items of the list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct AppBody {
     /// Its name.
@@ -75,6 +77,7 @@ impl From<AppInEnvironment> for AppBody {
 
 /// `201` to `POST .../client-apps`: the app and its secret, in this response and
 /// nowhere else, ever.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct CreatedAppBody<'a> {
     /// The app.
@@ -86,10 +89,15 @@ pub struct CreatedAppBody<'a> {
 }
 
 /// `POST .../client-apps`: `{"name", "roles"?: [...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
     /// The app's name (the rules are core's: `AppName`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9+=,.@-][A-Za-z0-9 +=,.@-]{1,126}[A-Za-z0-9+=,.@-]$")
+    )]
     pub name: String,
     /// Its roles' names in the environment; none by default.
     #[serde(default)]
@@ -112,6 +120,7 @@ impl JsonRequest for CreateAppRequest {
 }
 
 /// `PUT .../client-apps/{client_id}/roles`: `{"roles": [...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceAppRolesRequest {

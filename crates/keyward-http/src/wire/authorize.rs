@@ -7,12 +7,18 @@ use crate::body::{FieldKind, FieldRule, JsonRequest};
 /// `POST /authorize`: `{"permission", "environment"?}`. A resource server that serves
 /// one environment names it, so that a token of another environment holding the same
 /// permission is refused.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
     /// The permission asked about (`resource:action`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z][a-z0-9_.-]{0,63}:([a-z][a-z0-9_.-]{0,63}|\\*)$")
+    )]
     pub permission: String,
     /// The environment the resource server serves.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub environment: Option<String>,
 }
 
@@ -25,6 +31,7 @@ impl JsonRequest for AuthorizeRequest {
 
 /// `200` to `POST /authorize`: `{"allowed": true, "permission", "environment"}`. A
 /// refusal is a problem (403) with `"allowed": false`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct AuthorizeResponse {
     /// Always `true` (a refusal is an error response).

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// `POST /console/session`: `{"username", "password"}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -23,6 +24,7 @@ impl JsonRequest for LoginRequest {
 }
 
 /// `POST /console/session/password`: `{"current_password", "new_password"}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
@@ -41,6 +43,7 @@ impl JsonRequest for ChangePasswordRequest {
 
 /// The session, as the console page needs it: who, the CSRF token to send with state
 /// changes, and where the user may go.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct SessionBody {
     /// The login name.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// An API key as listed (never the key text).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ApiKeyBody {
     /// Its public identifier (for `DELETE .../api-keys/{id}`).
@@ -36,6 +37,7 @@ impl From<ApiKey> for ApiKeyBody {
 
 /// `201` to `POST .../api-keys`: the key as listed, and the key itself, in this
 /// response and nowhere else, ever.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct CreatedApiKeyBody<'a> {
     /// The key as listed.
@@ -47,13 +49,19 @@ pub struct CreatedApiKeyBody<'a> {
 }
 
 /// `POST .../api-keys`: `{"name", "expires_at"?}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// The key's name (the rules are the domain's: `ApiKeyName`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9._-][A-Za-z0-9 ._-]{0,63}$")
+    )]
     pub name: String,
     /// When the key stops working (RFC 3339, in the future); never by default.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: Option<String>,
 }
 
@@ -65,6 +73,7 @@ impl JsonRequest for CreateApiKeyRequest {
 }
 
 /// A client secret as listed (never the secret or its hash).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct SecretBody {
     /// Its public identifier (for `DELETE .../secrets/{id}`).
@@ -89,11 +98,13 @@ impl From<AppSecret> for SecretBody {
 }
 
 /// `POST .../secrets`: `{"grace_period_seconds"?}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretRequest {
     /// How long the current secret keeps working (0 to 2,592,000; default 86,400).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 2_592_000))]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -107,6 +118,7 @@ impl JsonRequest for RotateSecretRequest {
 }
 
 /// `201` to `POST .../secrets`: the new secret, in this response and nowhere else, ever.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct RotatedSecretBody<'a> {
     /// The new current secret, borrowed from core's zeroizing `ClientSecret`.
@@ -116,6 +128,7 @@ pub struct RotatedSecretBody<'a> {
 }
 
 /// `GET .../secrets`: `{"items": [...]}`, the current secret first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct SecretsBody {
     /// The live secrets.

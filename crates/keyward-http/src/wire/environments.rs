@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// An environment: the body of `GET`, `POST` and `PATCH`, and the items of the list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct EnvironmentBody {
     /// Its slug.
@@ -34,10 +35,12 @@ impl From<Environment> for EnvironmentBody {
 }
 
 /// `POST /environments`: `{"slug", "name"?}` (the name defaults to the slug).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnvironmentRequest {
     /// The slug (`[a-z0-9][a-z0-9-]{0,62}`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
     pub slug: String,
     /// The display name.
     pub name: Option<String>,
@@ -51,8 +54,10 @@ impl JsonRequest for CreateEnvironmentRequest {
 }
 
 /// `PATCH /environments/{env}`: `{"enabled"?, "name"?}` (at least one; core says so).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(min_properties = 1))]
 pub struct UpdateEnvironmentRequest {
     /// `false` disables the environment, `true` enables it.
     pub enabled: Option<bool>,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// An environment's identity provider, as shown (it holds no secret).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct IdentityProviderBody {
     /// The issuer (discovered from, or given with a hand-entered token endpoint).
@@ -49,6 +50,7 @@ impl From<IdentityProvider> for IdentityProviderBody {
 /// `PUT .../identity-provider`: `{"issuer"}` (discovery) or `{"token_endpoint",
 /// "jwks_uri"?}` (by hand), and optionally `audience`, `client_id_claims`, `scope`,
 /// `enabled`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetIdentityProviderRequest {
@@ -89,6 +91,7 @@ impl JsonRequest for SetIdentityProviderRequest {
 
 /// `PUT .../client-apps/{client_id}/external`: `{"external_client_id", "impersonate"?}`
 /// (`null` external client ID unbinds).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BindExternalRequest {

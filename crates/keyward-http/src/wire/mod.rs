@@ -6,9 +6,9 @@
 //!
 //! One module per resource. Field order is the order of the JSON members.
 //!
-//! OpenAPI: each type is meant to gain
-//! `#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]` when the `openapi`
-//! feature arrives (not yet: no utoipa dependency today).
+//! OpenAPI: with the `openapi` feature (on by default) each type derives
+//! `utoipa::ToSchema`, so the document at `/api/v1/openapi.json` describes the bodies
+//! the routes really read and write ([`crate::openapi`]).
 
 pub mod admins;
 pub mod apps;
@@ -29,6 +29,7 @@ use crate::body::{query_pairs, FieldRule, JsonRequest};
 use crate::error::ApiError;
 
 /// A list response: `{"items": [...], "next_cursor": "..." | null}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct PageBody<T> {
     /// The items of this page.
@@ -45,6 +46,48 @@ impl<T> PageBody<T> {
             next_cursor: page.next_cursor.map(|c| c.encode()),
         }
     }
+}
+
+/// An RFC 9457 problem (`application/problem+json`): the body of every error of the
+/// management API and the console's session routes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", schema(as = Problem))]
+pub struct ProblemBody<'a> {
+    /// A stable URN per kind of problem, `urn:keyward:problem:<kind>` (e.g.
+    /// `urn:keyward:problem:name-taken`).
+    #[serde(rename = "type")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^urn:keyward:problem:[a-z0-9-]+$")
+    )]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: &'a str,
+    /// The HTTP status code.
+    #[cfg_attr(feature = "openapi", schema(minimum = 400, maximum = 599))]
+    pub status: u16,
+    /// What went wrong in this request, for a human.
+    pub detail: &'a str,
+    /// Per-field errors of a validation problem (422), in field order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldErrorBody<'a>>,
+    /// An extension member, when the problem has one (e.g. `"allowed": false` on a
+    /// refusal of `POST /api/v1/authorize`).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub extension: std::collections::BTreeMap<&'a str, serde_json::Value>,
+}
+
+/// One field error of a validation problem.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", schema(as = FieldError))]
+pub struct FieldErrorBody<'a> {
+    /// The field (or query parameter), e.g. `name` or `roles[2]`.
+    pub field: &'a str,
+    /// What is wrong with it.
+    pub message: &'a str,
 }
 
 /// The query of a list: `?limit=` (1–200, default 50), `?cursor=`, `?order=asc|desc`
@@ -102,8 +145,56 @@ impl ListQuery {
     }
 }
 
+/// The query parameters of a paginated list, for the OpenAPI document ([`ListQuery`]
+/// reads them).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documentation only: the route reads these by hand"
+)]
+pub struct ListParams {
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u16>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `desc` (newest first, the default) or `asc`, by creation time.
+    #[param(pattern = "^(asc|desc)$")]
+    pub order: Option<String>,
+    /// `created_at`, the only sort.
+    #[param(pattern = "^created_at$")]
+    pub sort: Option<String>,
+}
+
+/// The query parameters of the client app list: [`ListParams`] and `search`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documentation only: the route reads these by hand"
+)]
+pub struct AppListParams {
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u16>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `desc` (newest first, the default) or `asc`, by creation time.
+    #[param(pattern = "^(asc|desc)$")]
+    pub order: Option<String>,
+    /// `created_at`, the only sort.
+    #[param(pattern = "^created_at$")]
+    pub sort: Option<String>,
+    /// Matches the name or the client ID (substring, case-insensitive).
+    pub search: Option<String>,
+}
+
 /// The body of an action that takes no input (`.../deactivate`, `.../activate`,
 /// `.../credential`): no body at all, or `{}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyRequest {}
@@ -114,6 +205,7 @@ impl JsonRequest for EmptyRequest {
 }
 
 /// The state of the server, as `GET /healthz` reports it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
@@ -124,12 +216,14 @@ pub enum Health {
 }
 
 /// `GET /healthz`: `{"status": "ok"}`, or `{"status": "unavailable", "reason": "..."}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct HealthResponse {
     /// Whether the server can serve.
     pub status: Health,
     /// What failed, when something did (the error class, e.g. `storage-unavailable`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub reason: Option<&'static str>,
 }
 

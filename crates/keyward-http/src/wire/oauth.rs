@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 /// The `token_type` of an access token (RFC 6749 §7.1).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum TokenType {
     /// A Bearer token (RFC 6750).
@@ -12,6 +13,7 @@ pub enum TokenType {
 }
 
 /// `200` to `POST /oauth2/token` (RFC 6749 §5.1).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
 pub struct TokenResponse<'a> {
     /// The JWT access token.
@@ -61,6 +63,7 @@ impl std::fmt::Debug for TokenResponse<'_> {
 }
 
 /// An error of the token endpoint (RFC 6749 §5.2): `{"error", "error_description"}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct OAuthErrorBody<'a> {
     /// The RFC 6749 error code (`invalid_request`, `invalid_client`, …).
@@ -70,6 +73,7 @@ pub struct OAuthErrorBody<'a> {
 }
 
 /// Why `/oauth2/status` could not say whether a token is valid.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusError {
@@ -81,6 +85,7 @@ pub enum StatusError {
 
 /// `GET /oauth2/status`: `{"active": true}`, `{"active": false}`, or, when it cannot
 /// tell, `{"active": false, "error": "..."}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct StatusResponse {
     /// Whether the token is valid and its app active in an enabled environment.
@@ -159,6 +164,7 @@ mod tests {
 
 /// `200` to `POST /oauth2/introspect` (RFC 7662 §2.2): `{"active": false}` alone, or
 /// `active: true` with what the token says.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct IntrospectionResponse {
     /// Whether the token is valid right now.
@@ -186,6 +192,7 @@ pub struct IntrospectionResponse {
     pub iss: Option<String>,
     /// `Bearer` or `api_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub token_type: Option<&'static str>,
     /// The app's environment.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,6 +238,7 @@ impl From<&keyward_core::Introspection> for IntrospectionResponse {
 /// Authorization server metadata (RFC 8414 §2), served as-is at
 /// `/.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`
 /// (and under each environment's issuer).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ServerMetadata {
     /// The issuer: the public URL for `default`, `{public_url}/environments/{slug}` else.
@@ -244,25 +252,91 @@ pub struct ServerMetadata {
     /// `POST /oauth2/revoke`.
     pub revocation_endpoint: String,
     /// `["client_credentials"]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub grant_types_supported: &'static [&'static str],
     /// Empty: Keyward has no authorization endpoint.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub response_types_supported: &'static [&'static str],
     /// The client authentication methods that work at the token endpoint.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
     /// The algorithms a `private_key_jwt` assertion may be signed with.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     /// Same as the token endpoint's.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
     /// Same as the token endpoint's.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub introspection_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     /// Same as the token endpoint's.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
     /// Same as the token endpoint's.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub revocation_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     /// The algorithm access tokens are signed with.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
     /// Tokens may be requested for an allowed audience (RFC 8707).
     pub resource_indicators_supported: bool,
+}
+
+/// The form of `POST /oauth2/token` (`application/x-www-form-urlencoded`), for the
+/// OpenAPI document only: the route reads the form strictly by hand
+/// (`crate::oauth`), refusing repeated parameters and credentials in the query string.
+/// Client authentication is one of: the `Authorization: Basic` header
+/// (`client_secret_basic`), `client_id` + `client_secret` here (`client_secret_post`),
+/// or `client_assertion` + `client_assertion_type` (`private_key_jwt`, RFC 7523).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TokenRequestForm)]
+#[expect(
+    dead_code,
+    reason = "documentation only: the route reads these by hand"
+)]
+pub struct TokenRequestForm {
+    /// `client_credentials`, the only grant.
+    #[schema(pattern = "^client_credentials$")]
+    pub grant_type: String,
+    /// Space-separated permissions: down-scopes the token to that subset.
+    pub scope: Option<String>,
+    /// RFC 8707: the audience the token is for (an allowed audience of the environment).
+    pub resource: Option<String>,
+    /// `client_secret_post` (or beside a Basic header, the same client).
+    pub client_id: Option<String>,
+    /// `client_secret_post`.
+    pub client_secret: Option<String>,
+    /// `private_key_jwt`: a JWT signed with a key of the app's registered JWK Set.
+    pub client_assertion: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` with `client_assertion`.
+    pub client_assertion_type: Option<String>,
+}
+
+/// The form of `POST /oauth2/introspect` (RFC 7662) and `POST /oauth2/revoke` (RFC
+/// 7009), for the OpenAPI document only; client authentication as for the token
+/// endpoint ([`TokenRequestForm`]).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TokenParameterForm)]
+#[expect(
+    dead_code,
+    reason = "documentation only: the route reads these by hand"
+)]
+pub struct TokenParameterForm {
+    /// The access token or API key asked about (or revoked).
+    #[schema(min_length = 1)]
+    pub token: String,
+    /// A hint (`access_token`); ignored.
+    pub token_type_hint: Option<String>,
+    /// `client_secret_post`.
+    pub client_id: Option<String>,
+    /// `client_secret_post`.
+    pub client_secret: Option<String>,
+    /// `private_key_jwt`.
+    pub client_assertion: Option<String>,
+    /// `private_key_jwt`.
+    pub client_assertion_type: Option<String>,
 }
 
 #[cfg(test)]

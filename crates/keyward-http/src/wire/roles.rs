@@ -9,6 +9,7 @@ use crate::body::{query_pairs, FieldKind, FieldRule, JsonRequest};
 use crate::error::ApiError;
 
 /// A role: the body of `GET`, `POST` and `PUT`, and the items of the list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct RoleBody {
     /// Its name.
@@ -33,10 +34,15 @@ impl From<Role> for RoleBody {
 }
 
 /// `POST .../roles`: `{"name", "permissions": [...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleRequest {
     /// The role's name, unique in the environment.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9._-][A-Za-z0-9 ._-]{0,63}$")
+    )]
     pub name: String,
     /// Its permissions (`resource:action` or `resource:*`).
     pub permissions: Vec<String>,
@@ -51,6 +57,7 @@ impl JsonRequest for CreateRoleRequest {
 
 /// `PUT .../roles/{role}`: `{"permissions": [...], "name"?}`. A client may send the
 /// whole role back; its `name` must then be the role's own (roles are not renamed).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceRoleRequest {

@@ -10,10 +10,12 @@ use serde_json::Value;
 use crate::body::{FieldKind, FieldRule, JsonRequest};
 
 /// `PUT .../client-apps/{client_id}/jwks`: a JWK Set of public keys.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwksRequest {
     /// The public keys (JWKs).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>, min_items = 1, max_items = 10))]
     pub keys: Vec<Value>,
 }
 
@@ -22,6 +24,7 @@ impl JsonRequest for JwksRequest {
 }
 
 /// `PUT .../environments/{env}/audiences`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AudiencesRequest {
@@ -34,6 +37,7 @@ impl JsonRequest for AudiencesRequest {
 }
 
 /// The audiences an environment allows besides Keyward's own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct AudiencesBody {
     /// Sorted.
@@ -41,11 +45,13 @@ pub struct AudiencesBody {
 }
 
 /// `201` to `POST /api/v1/signing-keys/rotate`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct RotatedKeyBody {
     /// The new key's `kid` (in the JWK Set from now on).
     pub kid: String,
     /// Its algorithm.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub algorithm: &'static str,
     /// When it was published.
     pub created_at: DateTime<Utc>,
