@@ -763,3 +763,65 @@ fn the_direct_database_commands_still_run_beside_the_api_commands() {
     let user = cli_json(&s, &["user", "get", "offline"]);
     assert_eq!(user["role"], "Admin");
 }
+
+#[test]
+fn the_remaining_commands_answer_what_their_routes_answer() {
+    let s = Server::start();
+    let env = cli_json(&s, &["env", "rename", "default", "Main"]);
+    assert_eq!(env["name"], "Main");
+    assert_eq!(
+        cli_json(&s, &["env", "disable", "default"])["enabled"],
+        false
+    );
+    assert_eq!(cli_json(&s, &["env", "enable", "default"])["enabled"], true);
+    let set = cli_json(
+        &s,
+        &["env", "set-audiences", "default", "https://orders.example"],
+    );
+    assert_eq!(set["audiences"], json!(["https://orders.example"]));
+    assert_eq!(cli_json(&s, &["env", "audiences", "default"]), set);
+
+    cli(&s, &["role", "create", "ops", "-p", "orders:read"]).ok();
+    let updated = cli_json(&s, &["role", "update", "ops", "-p", "orders:*"]);
+    assert_eq!(updated["permissions"], json!(["orders:*"]));
+
+    let app = s.create_app("default", "lifecycle bot", &["ops"]);
+    cli(&s, &["app", "deactivate", &app.client_id]).ok();
+    let active = cli(&s, &["app", "activate", &app.client_id]).ok();
+    assert_eq!(active.field("status"), "ACTIVE");
+    assert_eq!(
+        cli_json(&s, &["app", "jwks", &app.client_id]),
+        json!({"keys": []})
+    );
+    // A role still held by an app: 409 names the CLI's flag; --force unbinds it.
+    let held = cli(&s, &["role", "delete", "ops"]);
+    assert_eq!(held.code, 5, "{held:?}");
+    assert!(held.stderr.contains("--force"), "{held:?}");
+    cli(&s, &["role", "delete", "ops", "--force"]).ok();
+    assert_eq!(
+        cli_json(&s, &["app", "get", &app.client_id])["roles"],
+        json!([])
+    );
+
+    keyward(
+        &[
+            "user",
+            "create",
+            "eve",
+            "--role",
+            "Admin",
+            "--password-stdin",
+        ],
+        &[("KEYWARD_URL", &s.base), ("KEYWARD_TOKEN", &s.admin)],
+        Some("correct horse battery staple\n"),
+    )
+    .ok();
+    cli(&s, &["user", "deactivate", "eve"]).ok();
+    assert_eq!(
+        cli_json(&s, &["user", "activate", "eve"])["status"],
+        "ACTIVE"
+    );
+
+    let snapshot = cli_json(&s, &["live", "snapshot"]);
+    assert!(snapshot.get("position").is_some(), "{snapshot}");
+}
