@@ -169,7 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if initialised(store.as_ref())? {
                 master_key::mark_instance(&settings.data_dir)?;
             }
-            let rotated = core.rotate_signing_key()?;
+            let rotated = core.rotate_signing_key(&Principal::system())?;
             println!(
                 "new {} signing key {}: in the JWK Set now, signing from {}",
                 rotated.algorithm,
@@ -233,7 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{}", credential.expose());
                 }
                 AdminCommand::SetPassword { username, .. } => {
-                    match core.set_password(&username, password)? {
+                    match core.set_password(&Principal::system(), &username, password)? {
                         Some(generated) => {
                             println!(
                                 "one-time console password for `{username}` (shown once; \
@@ -448,6 +448,7 @@ fn background(
     core: Arc<Keyward>,
     store: Arc<DieselStore>,
     resync: Duration,
+    audit_retention_days: Option<u32>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
@@ -483,6 +484,13 @@ fn background(
                 last_prune = Instant::now();
                 if let Err(e) = core.prune_changes() {
                     log::warn!("pruning the change feed: {e}");
+                }
+                if let Some(days) = audit_retention_days {
+                    match core.prune_audit(days) {
+                        Ok(0) => {}
+                        Ok(n) => log::info!("deleted {n} audit entries older than {days} days"),
+                        Err(e) => log::warn!("pruning the audit log: {e}"),
+                    }
                 }
             }
             // Revoked token IDs and assertion IDs past their expiry (every 5 s: a delete
@@ -609,7 +617,13 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     if let Err(e) = core.sync_changes() {
         log::warn!("change feed: {e}");
     }
-    let worker = background(Arc::clone(&core), store, resync, Arc::clone(&stop));
+    let worker = background(
+        Arc::clone(&core),
+        store,
+        resync,
+        settings.audit.retention_days,
+        Arc::clone(&stop),
+    );
     let workers = settings
         .server
         .workers

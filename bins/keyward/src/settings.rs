@@ -24,6 +24,16 @@ pub struct Settings {
     pub federation: Federation,
     pub console: Console,
     pub metrics: Metrics,
+    pub audit: Audit,
+}
+
+/// The audit log (SPEC §12).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audit {
+    /// Entries older than this many days are deleted (checked hourly). Unset (the
+    /// default): every entry is kept.
+    pub retention_days: Option<u32>,
 }
 
 /// `GET /metrics` (SPEC §12).
@@ -226,6 +236,7 @@ impl Default for Settings {
             federation: Federation::default(),
             console: Console::default(),
             metrics: Metrics::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -343,6 +354,9 @@ impl Settings {
             if !(1..=3_600_000).contains(&ms) {
                 bail!("{name} must be between 1 and 3600000 (an hour)");
             }
+        }
+        if self.audit.retention_days == Some(0) {
+            bail!("audit.retention_days must be at least 1 (leave it unset to keep every entry)");
         }
         if self.server.max_connections < 1 {
             bail!("server.max_connections must be at least 1");

@@ -133,6 +133,9 @@ pub struct Principal {
     pub scope_limit: Option<Grants>,
     /// Whether it acts in every environment (admins, and apps holding Super Admin).
     pub global: bool,
+    /// The address the request came from, when the HTTP layer knows it (the audit log
+    /// records it; see [`Principal::with_address`]).
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Principal {
@@ -143,7 +146,14 @@ impl Principal {
             grants: Grants::all(),
             scope_limit: None,
             global: true,
+            address: None,
         }
+    }
+
+    /// This principal, calling from `address`.
+    pub fn with_address(mut self, address: Option<std::net::IpAddr>) -> Self {
+        self.address = address;
+        self
     }
 
     /// The environment an app principal lives in.
@@ -766,6 +776,7 @@ impl Validator {
             grants,
             scope_limit,
             global,
+            address: None,
         })
     }
 
@@ -793,6 +804,7 @@ impl Validator {
             grants: BuiltinRole::SuperAdmin.grants(),
             scope_limit: None,
             global: true,
+            address: None,
         })
     }
 }

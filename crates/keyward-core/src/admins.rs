@@ -9,6 +9,7 @@ use keyward_domain::{
 use keyward_store::{ChangeSubject, NewAdmin, NewEnvironment, StoreError};
 use zeroize::Zeroizing;
 
+use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, Resource};
 use crate::roles::{ensure_no_escalation, parse_role_names};
 use crate::secret::{credential_digest, PersonalCredential};
@@ -60,13 +61,20 @@ impl Keyward {
         // Environments cannot be deleted, so `default` is missing only before the first start.
         if self.store.environment_by_slug(&default)?.is_none() {
             let name = EnvironmentName::parse("Default").map_err(Error::invalid)?;
-            match self.store.create_environment(
-                &NewEnvironment {
-                    slug: default,
-                    name,
-                },
-                now,
-            ) {
+            let created = self.audited(&Actor::server(), || {
+                let env = self.store.create_environment(
+                    &NewEnvironment {
+                        slug: default,
+                        name,
+                    },
+                    now,
+                )?;
+                let event =
+                    AuditEvent::new("environment.created", Some(&env.slug), env.slug.as_str())
+                        .detail("name", env.name.as_str());
+                Ok((env, event))
+            });
+            match created {
                 Ok(env) => self.changed(&ChangeSubject::Environment(env.id)),
                 Err(StoreError::NameTaken) => {} // another instance was first
                 Err(e) => return Err(e.into()),
@@ -97,7 +105,12 @@ impl Keyward {
             role_ids: Vec::new(),
             credential_digest: Some(digest),
         };
-        match self.store.create_admin(&new, now) {
+        let created = self.audited(&Actor::server(), || {
+            let admin = self.store.create_admin(&new, now)?;
+            let event = user_event("user.created", &admin).detail("personal_credential", true);
+            Ok((admin, event))
+        });
+        match created {
             Ok(admin) => self.changed(&ChangeSubject::Admin(admin.id)),
             Err(StoreError::NameTaken) => return Ok(BootstrapOutcome::AlreadyInitialized),
             Err(e) => return Err(e.into()),
@@ -169,17 +182,21 @@ impl Keyward {
                 .hash(password.expose().as_bytes(), &mut self.rng())?,
         );
         let admin = self
-            .store
-            .create_admin(
-                &NewAdmin {
-                    username,
-                    password_hash,
-                    role,
-                    role_ids,
-                    credential_digest: None,
-                },
-                self.clock.now(),
-            )
+            .audited(&Actor::of(principal), || {
+                let admin = self.store.create_admin(
+                    &NewAdmin {
+                        username,
+                        password_hash,
+                        role,
+                        role_ids,
+                        credential_digest: None,
+                    },
+                    self.clock.now(),
+                )?;
+                let event = user_event("user.created", &admin)
+                    .detail("password_generated", generated.is_some());
+                Ok((admin, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
         Ok((admin, generated))
@@ -281,8 +298,13 @@ impl Keyward {
         ensure_no_escalation(principal, &self.grants_of_user(&user)?)?;
         ensure_no_escalation(principal, &grants)?;
         let updated = self
-            .store
-            .replace_user_roles(user.id, role, &role_ids, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let updated =
+                    self.store
+                        .replace_user_roles(user.id, role, &role_ids, self.clock.now())?;
+                let event = user_event("user.roles_replaced", &updated);
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(user.id));
         Ok(updated)
@@ -298,9 +320,19 @@ impl Keyward {
     ) -> Result<AdminUser, Error> {
         let user = self.admin(username)?;
         ensure_no_escalation(principal, &self.grants_of_user(&user)?)?;
+        let action = match status {
+            UserStatus::Active => "user.activated",
+            UserStatus::Inactive => "user.deactivated",
+        };
         let updated = self
-            .store
-            .set_user_status(user.id, status, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let updated = self
+                    .store
+                    .set_user_status(user.id, status, self.clock.now())?;
+                let event = AuditEvent::new(action, None, updated.username.as_str())
+                    .detail("previous_status", user.status.as_str());
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(user.id));
         Ok(updated)
@@ -326,9 +358,11 @@ impl Keyward {
         let admin = self.admin(username)?;
         ensure_no_escalation(principal, &self.grants_of_user(&admin)?)?;
         // The store re-checks "not the last Super Admin" inside its write transaction.
-        self.store
-            .delete_admin(admin.id, self.clock.now())
-            .map_err(|e| Error::from_store(e, Resource::Admin))?;
+        self.audited(&Actor::of(principal), || {
+            self.store.delete_admin(admin.id, self.clock.now())?;
+            Ok(((), user_event("user.deleted", &admin)))
+        })
+        .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
         Ok(())
     }
@@ -349,10 +383,36 @@ impl Keyward {
         ensure_no_escalation(principal, &BuiltinRole::SuperAdmin.grants())?;
         let credential = PersonalCredential::generate(&mut self.rng());
         let updated = self
-            .store
-            .replace_admin_credential(admin.id, &credential.digest(), self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let updated = self.store.replace_admin_credential(
+                    admin.id,
+                    &credential.digest(),
+                    self.clock.now(),
+                )?;
+                let event =
+                    AuditEvent::new("user.credential_issued", None, admin.username.as_str())
+                        .detail("previous_revoked", admin.has_credential);
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Admin))?;
         self.changed(&ChangeSubject::Admin(admin.id));
         Ok((updated, credential))
     }
+}
+
+/// An audit event about a user, with their roles (never their password or credential).
+pub(crate) fn user_event(action: &'static str, user: &AdminUser) -> AuditEvent {
+    let environment_roles: Vec<serde_json::Value> = user
+        .environment_roles
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "environment": e.environment.as_str(),
+                "roles": e.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    AuditEvent::new(action, None, user.username.as_str())
+        .detail("role", user.role.map(|r| r.name()))
+        .detail("environment_roles", environment_roles)
 }

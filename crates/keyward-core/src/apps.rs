@@ -6,6 +6,7 @@ use keyward_domain::{
 };
 use keyward_store::{AppQuery, ChangeSubject, NewApp};
 
+use crate::audit::{Actor, AuditEvent};
 use crate::error::{with_io, Error, Resource};
 use crate::roles::{ensure_no_escalation, parse_role_names};
 use crate::secret::{generate_client_id, ClientSecret};
@@ -201,6 +202,7 @@ impl Keyward {
             role_ids,
         };
         let now = self.clock.now();
+        let actor = Actor::of(principal);
         let mut created = None;
         let mut binding_taken = false;
         self.store
@@ -215,6 +217,20 @@ impl Keyward {
                             binding_taken = matches!(e, keyward_store::StoreError::NameTaken);
                         })?,
                 };
+                let mut event = AuditEvent::new(
+                    "client_app.created",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                )
+                .detail("name", app.name.as_str())
+                .detail("roles", role_texts(&roles));
+                if let Some(ext) = external_client_id {
+                    event = event.detail("external_client_id", ext);
+                }
+                if let Some(user) = &user {
+                    event = event.detail("impersonate", user.username.as_str());
+                }
+                self.append_audit(&actor, event)?;
                 created = Some(app);
                 Ok(())
             })
@@ -289,8 +305,18 @@ impl Keyward {
             .ensure_fits_one_token("roles")
             .map_err(|e| Error::Invalid(vec![e]))?;
         let updated = self
-            .store
-            .replace_app_roles(app.id, &role_ids, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let updated = self
+                    .store
+                    .replace_app_roles(app.id, &role_ids, self.clock.now())?;
+                let event = AuditEvent::new(
+                    "client_app.roles_replaced",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                )
+                .detail("roles", role_texts(&updated.roles));
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
         Ok(self.in_environment(updated, &env))
@@ -307,9 +333,19 @@ impl Keyward {
     ) -> Result<AppInEnvironment, Error> {
         let (env, app) = self.app(env, client_id)?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
+        let action = match status {
+            AppStatus::Active => "client_app.activated",
+            AppStatus::Inactive => "client_app.deactivated",
+        };
         let updated = self
-            .store
-            .set_app_status(app.id, status, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let updated = self
+                    .store
+                    .set_app_status(app.id, status, self.clock.now())?;
+                let event = AuditEvent::new(action, Some(&env.slug), app.client_id.as_str())
+                    .detail("previous_status", app.status.as_str());
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
         Ok(self.in_environment(updated, &env))
@@ -322,15 +358,28 @@ impl Keyward {
         env: &str,
         client_id: &str,
     ) -> Result<(), Error> {
-        let (_, app) = self.app(env, client_id)?;
+        let (env, app) = self.app(env, client_id)?;
         if !app.may_be_deleted() {
             return Err(Error::AppIsActive);
         }
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
-        self.store
-            .delete_app(app.id, self.clock.now())
-            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        self.audited(&Actor::of(principal), || {
+            self.store.delete_app(app.id, self.clock.now())?;
+            let event = AuditEvent::new(
+                "client_app.deleted",
+                Some(&env.slug),
+                app.client_id.as_str(),
+            )
+            .detail("name", app.name.as_str());
+            Ok(((), event))
+        })
+        .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id));
         Ok(())
     }
+}
+
+/// Role names as the audit log shows them.
+fn role_texts(roles: &[RoleName]) -> Vec<String> {
+    roles.iter().map(|r| r.as_str().to_owned()).collect()
 }

@@ -17,6 +17,7 @@ use keyward_domain::{ClientId, Environment, ValidationError};
 use keyward_store::ChangeSubject;
 use serde_json::Value;
 
+use crate::audit::{Actor, AuditEvent};
 use crate::clock::Io;
 use crate::error::{Error, Resource, Step, Stop};
 use crate::issue::AuthenticatedClient;
@@ -281,6 +282,7 @@ impl Keyward {
     /// keep their audience; new requests for a removed one get `invalid_target`.
     pub fn set_environment_audiences(
         &self,
+        principal: &Principal,
         env: &str,
         audiences: &[String],
     ) -> Result<Vec<String>, Error> {
@@ -301,8 +303,17 @@ impl Keyward {
         let mut list = audiences.to_vec();
         list.sort();
         list.dedup();
-        self.store
-            .set_environment_audiences(env.id, &list, self.clock.now())?;
+        self.audited(&Actor::of(principal), || {
+            self.store
+                .set_environment_audiences(env.id, &list, self.clock.now())?;
+            let event = AuditEvent::new(
+                "environment.audiences_replaced",
+                Some(&env.slug),
+                env.slug.as_str(),
+            )
+            .detail("audiences", list.clone());
+            Ok(((), event))
+        })?;
         let subject = ChangeSubject::Environment(env.id);
         self.changed(&subject);
         self.forget_audiences(&subject);
@@ -331,12 +342,43 @@ impl Keyward {
         client_id: &str,
         jwks: Option<&Value>,
     ) -> Result<Option<Value>, Error> {
-        let (_, app) = self.app(env, client_id)?;
+        let (env, app) = self.app(env, client_id)?;
         let stored = jwks.map(validate_client_jwks).transpose()?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
-        self.store
-            .set_client_jwks(app.id, &app.client_id, stored.as_deref(), self.clock.now())
-            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        // Public keys only; the log names them by `kid`.
+        let kids: Option<Vec<Value>> = jwks.map(|set| {
+            set.get("keys")
+                .and_then(Value::as_array)
+                .map(|keys| {
+                    keys.iter()
+                        .map(|k| k.get("kid").cloned().unwrap_or(Value::Null))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        self.audited(&Actor::of(principal), || {
+            self.store.set_client_jwks(
+                app.id,
+                &app.client_id,
+                stored.as_deref(),
+                self.clock.now(),
+            )?;
+            let event = match kids {
+                Some(kids) => AuditEvent::new(
+                    "client_app.jwks_replaced",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                )
+                .detail("kids", kids),
+                None => AuditEvent::new(
+                    "client_app.jwks_removed",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                ),
+            };
+            Ok(((), event))
+        })
+        .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id.clone()));
         Ok(jwks.cloned())
     }

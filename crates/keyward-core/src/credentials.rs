@@ -13,6 +13,7 @@ use keyward_domain::{
 };
 use keyward_store::{ChangeSubject, NewApiKey, NewSecret, StoreError};
 
+use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, Resource};
 use crate::roles::ensure_no_escalation;
 use crate::secret::{generate_credential_id, ApiKeySecret, ClientSecret};
@@ -59,7 +60,7 @@ impl Keyward {
         name: &str,
         expires_at: Option<&str>,
     ) -> Result<CreatedApiKey, Error> {
-        let (_, app) = self.app(env, client_id)?;
+        let (env, app) = self.app(env, client_id)?;
         let now = self.clock.now();
         let mut errors = Vec::new();
         let name = ApiKeyName::parse(name).map_err(|e| errors.push(e)).ok();
@@ -87,8 +88,14 @@ impl Keyward {
             expires_at,
         };
         let key = self
-            .store
-            .create_api_key(&new, self.config.quota, now)
+            .audited(&Actor::of(principal), || {
+                let key = self.store.create_api_key(&new, self.config.quota, now)?;
+                let event = AuditEvent::new("api_key.created", Some(&env.slug), key.id.as_str())
+                    .detail("client_id", app.client_id.as_str())
+                    .detail("name", key.name.as_str())
+                    .detail("expires_at", key.expires_at.map(|t| t.to_rfc3339()));
+                Ok((key, event))
+            })
             .map_err(|e| match e {
                 StoreError::QuotaReached => {
                     Error::ApiKeyQuotaReached(self.config.quota.api_keys_per_app)
@@ -122,13 +129,17 @@ impl Keyward {
         client_id: &str,
         key_id: &str,
     ) -> Result<(), Error> {
-        let (_, app) = self.app(env, client_id)?;
+        let (env, app) = self.app(env, client_id)?;
         let id =
             CredentialId::parse(key_id, "id").map_err(|_| Error::NotFound(Resource::ApiKey))?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
-        self.store
-            .delete_api_key(app.id, &id, self.clock.now())
-            .map_err(|e| Error::from_store(e, Resource::ApiKey))?;
+        self.audited(&Actor::of(principal), || {
+            self.store.delete_api_key(app.id, &id, self.clock.now())?;
+            let event = AuditEvent::new("api_key.deleted", Some(&env.slug), id.as_str())
+                .detail("client_id", app.client_id.as_str());
+            Ok(((), event))
+        })
+        .map_err(|e| Error::from_store(e, Resource::ApiKey))?;
         self.changed(&ChangeSubject::ApiKey(id));
         Ok(())
     }
@@ -144,7 +155,7 @@ impl Keyward {
         client_id: &str,
         grace_period_seconds: Option<i64>,
     ) -> Result<RotatedSecret, Error> {
-        let (_, app) = self.app(env, client_id)?;
+        let (env, app) = self.app(env, client_id)?;
         let grace = grace_period(grace_period_seconds.unwrap_or(DEFAULT_GRACE_PERIOD_SECS))
             .map_err(Error::invalid)?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
@@ -158,9 +169,18 @@ impl Keyward {
         let previous_secret_expires_at =
             DateTime::<Utc>::from_timestamp_micros(previous_secret_expires_at.timestamp_micros())
                 .unwrap_or(previous_secret_expires_at);
-        self.store
-            .rotate_app_secret(app.id, &new, previous_secret_expires_at, now)
-            .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
+        self.audited(&Actor::of(principal), || {
+            self.store
+                .rotate_app_secret(app.id, &new, previous_secret_expires_at, now)?;
+            let event = AuditEvent::new("secret.rotated", Some(&env.slug), app.client_id.as_str())
+                .detail("secret_id", new.id.as_str())
+                .detail(
+                    "previous_secret_expires_at",
+                    previous_secret_expires_at.to_rfc3339(),
+                );
+            Ok(((), event))
+        })
+        .map_err(|e| Error::from_store(e, Resource::ClientApp))?;
         self.changed(&ChangeSubject::App(app.client_id));
         Ok(RotatedSecret {
             client_secret,
@@ -192,7 +212,7 @@ impl Keyward {
         client_id: &str,
         secret_id: &str,
     ) -> Result<(), Error> {
-        let (_, app) = self.app(env, client_id)?;
+        let (env, app) = self.app(env, client_id)?;
         let id = CredentialId::parse(secret_id, "id")
             .map_err(|_| Error::NotFound(Resource::ClientSecret))?;
         ensure_no_escalation(principal, &self.grants_of_app(&app)?)?;
@@ -206,9 +226,13 @@ impl Keyward {
         {
             return Err(Error::NotFound(Resource::ClientSecret));
         }
-        self.store
-            .end_app_secret(app.id, &id, now)
-            .map_err(|e| Error::from_store(e, Resource::ClientSecret))?;
+        self.audited(&Actor::of(principal), || {
+            self.store.end_app_secret(app.id, &id, now)?;
+            let event = AuditEvent::new("secret.ended", Some(&env.slug), app.client_id.as_str())
+                .detail("secret_id", id.as_str());
+            Ok(((), event))
+        })
+        .map_err(|e| Error::from_store(e, Resource::ClientSecret))?;
         self.changed(&ChangeSubject::App(app.client_id));
         Ok(())
     }

@@ -6,6 +6,7 @@ use keyward_domain::{
 };
 use keyward_store::{ChangeSubject, EnvironmentChange, NewEnvironment};
 
+use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, Resource};
 use crate::{Keyward, Principal};
 
@@ -20,7 +21,12 @@ impl Keyward {
     }
 
     /// Creates an environment (with its built-in roles).
-    pub fn create_environment(&self, slug: &str, name: Option<&str>) -> Result<Environment, Error> {
+    pub fn create_environment(
+        &self,
+        principal: &Principal,
+        slug: &str,
+        name: Option<&str>,
+    ) -> Result<Environment, Error> {
         let mut errors = Vec::new();
         let slug = EnvironmentSlug::parse(slug)
             .map_err(|e| errors.push(e))
@@ -34,8 +40,15 @@ impl Keyward {
             return Err(Error::Invalid(errors));
         };
         let env = self
-            .store
-            .create_environment(&NewEnvironment { slug, name }, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let env = self
+                    .store
+                    .create_environment(&NewEnvironment { slug, name }, self.clock.now())?;
+                let event =
+                    AuditEvent::new("environment.created", Some(&env.slug), env.slug.as_str())
+                        .detail("name", env.name.as_str());
+                Ok((env, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Environment))?;
         self.changed(&ChangeSubject::Environment(env.id));
         Ok(env)
@@ -71,6 +84,7 @@ impl Keyward {
     /// request and every token of its apps from the next call on; nothing is deleted.
     pub fn update_environment(
         &self,
+        principal: &Principal,
         slug: &str,
         name: Option<&str>,
         enabled: Option<bool>,
@@ -86,13 +100,22 @@ impl Keyward {
                 "give `enabled` and/or `name`",
             )));
         }
+        let mut event = AuditEvent::new("environment.updated", Some(&env.slug), env.slug.as_str());
+        if let Some(name) = &name {
+            event = event.detail("name", name.as_str());
+        }
+        if let Some(enabled) = enabled {
+            event = event.detail("enabled", enabled);
+        }
         let updated = self
-            .store
-            .update_environment(
-                env.id,
-                &EnvironmentChange { name, enabled },
-                self.clock.now(),
-            )
+            .audited(&Actor::of(principal), || {
+                let updated = self.store.update_environment(
+                    env.id,
+                    &EnvironmentChange { name, enabled },
+                    self.clock.now(),
+                )?;
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Environment))?;
         self.changed(&ChangeSubject::Environment(env.id));
         Ok(updated)

@@ -403,6 +403,7 @@ impl Keyward {
     /// by hand. Discovery failures answer [`Error::DiscoveryFailed`] with the reason.
     pub fn set_identity_provider(
         &self,
+        principal: &Principal,
         env: &str,
         input: &IdentityProviderInput,
     ) -> Result<IdentityProvider, Error> {
@@ -476,17 +477,32 @@ impl Keyward {
             .store
             .identity_provider(env.id)?
             .map_or(now, |existing| existing.created_at);
-        let idp = self.store.set_identity_provider(&IdentityProvider {
-            environment_id: env.id,
-            issuer,
-            token_endpoint,
-            jwks_uri,
-            audience: input.audience.clone(),
-            client_id_claims: claims,
-            scope: input.scope.clone(),
-            enabled: input.enabled.unwrap_or(true),
-            created_at,
-            updated_at: now,
+        let idp = self.audited(&crate::audit::Actor::of(principal), || {
+            let idp = self.store.set_identity_provider(&IdentityProvider {
+                environment_id: env.id,
+                issuer,
+                token_endpoint,
+                jwks_uri,
+                audience: input.audience.clone(),
+                client_id_claims: claims,
+                scope: input.scope.clone(),
+                enabled: input.enabled.unwrap_or(true),
+                created_at,
+                updated_at: now,
+            })?;
+            let event = crate::audit::AuditEvent::new(
+                "identity_provider.updated",
+                Some(&env.slug),
+                env.slug.as_str(),
+            )
+            .detail("issuer", idp.issuer.clone())
+            .detail("token_endpoint", idp.token_endpoint.clone())
+            .detail("jwks_uri", idp.jwks_uri.clone())
+            .detail("audience", idp.audience.clone())
+            .detail("client_id_claims", idp.client_id_claims.clone())
+            .detail("scope", idp.scope.clone())
+            .detail("enabled", idp.enabled);
+            Ok((idp, event))
         })?;
         self.changed(&ChangeSubject::IdentityProvider(env.id));
         Ok(idp)
@@ -551,11 +567,19 @@ impl Keyward {
 
     /// Removes an environment's identity provider: brokered requests and its tokens
     /// stop at once.
-    pub fn delete_identity_provider(&self, env: &str) -> Result<(), Error> {
+    pub fn delete_identity_provider(&self, principal: &Principal, env: &str) -> Result<(), Error> {
         let env = self.environment(env)?;
-        self.store
-            .delete_identity_provider(env.id, self.clock.now())
-            .map_err(|e| Error::from_store(e, Resource::IdentityProvider))?;
+        self.audited(&crate::audit::Actor::of(principal), || {
+            self.store
+                .delete_identity_provider(env.id, self.clock.now())?;
+            let event = crate::audit::AuditEvent::new(
+                "identity_provider.deleted",
+                Some(&env.slug),
+                env.slug.as_str(),
+            );
+            Ok(((), event))
+        })
+        .map_err(|e| Error::from_store(e, Resource::IdentityProvider))?;
         self.changed(&ChangeSubject::IdentityProvider(env.id));
         Ok(())
     }
@@ -581,13 +605,22 @@ impl Keyward {
             ensure_no_escalation(principal, &self.grants_of_user(user)?)?;
         }
         let updated = self
-            .store
-            .bind_external(
-                app.id,
-                external_client_id,
-                user.as_ref().map(|u| &u.username),
-                self.clock.now(),
-            )
+            .audited(&crate::audit::Actor::of(principal), || {
+                let updated = self.store.bind_external(
+                    app.id,
+                    external_client_id,
+                    user.as_ref().map(|u| &u.username),
+                    self.clock.now(),
+                )?;
+                let event = crate::audit::AuditEvent::new(
+                    "client_app.external_binding_replaced",
+                    Some(&env.slug),
+                    app.client_id.as_str(),
+                )
+                .detail("external_client_id", external_client_id)
+                .detail("impersonate", user.as_ref().map(|u| u.username.as_str()));
+                Ok((updated, event))
+            })
             .map_err(|e| match e {
                 keyward_store::StoreError::NameTaken => {
                     Error::NameTaken(Resource::ExternalClientId)

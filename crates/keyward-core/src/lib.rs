@@ -22,6 +22,7 @@
 pub mod access;
 mod admins;
 mod apps;
+pub mod audit;
 mod bounded;
 pub mod client_auth;
 pub mod clock;
@@ -56,6 +57,7 @@ use std::time::Duration;
 pub use access::{KeySource, Principal, PrincipalKind, Target, Validator, ValidatorConfig};
 pub use admins::{BootstrapOutcome, EnvironmentRolesInput, UserRoles};
 pub use apps::{AppInEnvironment, CreatedApp};
+pub use audit::{Actor, AuditFilter};
 pub use clock::{Clock, Io, SystemClock};
 pub use credentials::{CreatedApiKey, RotatedSecret};
 pub use error::{Error, Resource};
@@ -180,7 +182,14 @@ impl Keyward {
         {
             let record = generate_signing_key(config.algorithm, &master, &mut rng, clock.now())
                 .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
-            store.insert_signing_key(&record)?;
+            // The first start, or a new algorithm: recorded like any key rotation.
+            let entry = audit::AuditEvent::new("signing_key.created", None, record.kid.clone())
+                .detail("algorithm", config.algorithm.as_str())
+                .into_entry(&audit::Actor::server(), clock.now());
+            store.transaction(&mut || {
+                store.insert_signing_key(&record)?;
+                store.append_audit(&entry)
+            })?;
             log::info!(
                 "generated a {} signing key (kid {})",
                 config.algorithm.as_str(),

@@ -109,6 +109,7 @@ impl Keyward {
         &self,
         client: &AuthenticatedClient,
         token: &str,
+        source: Option<std::net::IpAddr>,
     ) -> Result<Revocation, Error> {
         match CredentialKind::of(token) {
             Some(CredentialKind::AccessToken) => {}
@@ -139,7 +140,27 @@ impl Keyward {
             client_id: client.client_id.clone(),
             expires_at,
         };
-        let revoked = self.store.revoke_token(&record, now)?;
+        let actor = crate::audit::Actor {
+            kind: keyward_store::AuditActorKind::ClientApp,
+            name: client.client_id.as_str().to_owned(),
+            address: source,
+        };
+        let mut revoked = false;
+        self.store.transaction(&mut || {
+            revoked = self.store.revoke_token(&record, now)?;
+            // Already revoked (by another instance): nothing changed, nothing to record.
+            if revoked {
+                let event = crate::audit::AuditEvent::new(
+                    "token.revoked",
+                    Some(&client.environment.slug),
+                    claims.jti.clone(),
+                )
+                .detail("client_id", client.client_id.as_str())
+                .detail("expires_at", expires_at.to_rfc3339());
+                self.append_audit(&actor, event)?;
+            }
+            Ok(())
+        })?;
         validator.revoked().insert(&claims.jti, claims.exp);
         Ok(if revoked {
             Revocation::Revoked
@@ -186,7 +207,7 @@ mod tests {
         let token = t.core.issue_token(&request(&id, &s)).unwrap().access_token;
         let client = t.core.authenticate_client(&secret(&id, &s), None).unwrap();
         assert_eq!(
-            t.core.revoke_token(&client, &token).unwrap(),
+            t.core.revoke_token(&client, &token, None).unwrap(),
             Revocation::Revoked
         );
         assert!(matches!(
@@ -196,7 +217,7 @@ mod tests {
         let again = t.core.issue_token(&request(&id, &s)).unwrap().access_token;
         assert_ne!(again, token, "reuse handed out the revoked token");
         assert_eq!(
-            t.core.revoke_token(&client, &token).unwrap(),
+            t.core.revoke_token(&client, &token, None).unwrap(),
             Revocation::Nothing
         );
         // Another client may not revoke it.
@@ -206,7 +227,7 @@ mod tests {
             .authenticate_client(&secret(&other, &os), None)
             .unwrap();
         assert!(matches!(
-            t.core.revoke_token(&other, &again),
+            t.core.revoke_token(&other, &again, None),
             Err(Error::Forbidden(_))
         ));
     }

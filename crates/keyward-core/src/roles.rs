@@ -6,6 +6,7 @@ use keyward_domain::{
 };
 use keyward_store::{ChangeSubject, NewRole};
 
+use crate::audit::{Actor, AuditEvent};
 use crate::error::{Error, Resource};
 use crate::{Keyward, Principal};
 
@@ -94,15 +95,19 @@ impl Keyward {
             .map_err(|e| Error::Invalid(vec![e]))?;
         ensure_no_escalation(principal, &grants)?;
         let role = self
-            .store
-            .create_role(
-                &NewRole {
-                    environment_id: env.id,
-                    name,
-                    permissions,
-                },
-                self.clock.now(),
-            )
+            .audited(&Actor::of(principal), || {
+                let role = self.store.create_role(
+                    &NewRole {
+                        environment_id: env.id,
+                        name,
+                        permissions,
+                    },
+                    self.clock.now(),
+                )?;
+                let event = AuditEvent::new("role.created", Some(&env.slug), role.name.as_str())
+                    .detail("permissions", permission_texts(&role.permissions));
+                Ok((role, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Role))?;
         self.changed(&ChangeSubject::Role(role.id));
         Ok(role)
@@ -147,8 +152,14 @@ impl Keyward {
             .map_err(|e| Error::Invalid(vec![e]))?;
         self.ensure_holders_fit_one_token(&env, &role, &grants)?;
         let updated = self
-            .store
-            .replace_role_permissions(role.id, &permissions, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let updated =
+                    self.store
+                        .replace_role_permissions(role.id, &permissions, self.clock.now())?;
+                let event = AuditEvent::new("role.updated", Some(&env.slug), role.name.as_str())
+                    .detail("permissions", permission_texts(&updated.permissions));
+                Ok((updated, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Role))?;
         self.changed(&ChangeSubject::Role(role.id));
         Ok(updated)
@@ -162,14 +173,25 @@ impl Keyward {
         name: &str,
         force: bool,
     ) -> Result<(), Error> {
-        let (_, role) = self.role(env, name)?;
+        let (env, role) = self.role(env, name)?;
         if role.builtin.is_some() {
             return Err(Error::BuiltinRole);
         }
         ensure_no_escalation(principal, &role.grants())?;
         let unbound = self
-            .store
-            .delete_role(role.id, force, self.clock.now())
+            .audited(&Actor::of(principal), || {
+                let unbound = self.store.delete_role(role.id, force, self.clock.now())?;
+                let event = AuditEvent::new("role.deleted", Some(&env.slug), role.name.as_str())
+                    .detail("force", force)
+                    .detail(
+                        "unbound_client_apps",
+                        unbound
+                            .iter()
+                            .map(|c| c.as_str().to_owned())
+                            .collect::<Vec<_>>(),
+                    );
+                Ok((unbound, event))
+            })
             .map_err(|e| Error::from_store(e, Resource::Role))?;
         for client_id in unbound {
             self.changed(&ChangeSubject::App(client_id));
@@ -177,6 +199,11 @@ impl Keyward {
         self.changed(&ChangeSubject::Role(role.id));
         Ok(())
     }
+}
+
+/// Permissions as the audit log shows them.
+fn permission_texts(permissions: &[Permission]) -> Vec<String> {
+    permissions.iter().map(ToString::to_string).collect()
 }
 
 /// A validation error for a field that must be a list of role names.

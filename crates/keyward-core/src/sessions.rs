@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::access::{Principal, PrincipalKind, Target};
+use crate::audit::{Actor, AuditEvent};
 use crate::clock::Io;
 use crate::error::{with_io, Error};
 use crate::secret::{credential_digest, random_base62};
@@ -122,8 +123,19 @@ impl Keyward {
         // Sessions long idle are removed as others log in: no job to run.
         let idle_before = now - self.session_idle();
         self.store.delete_idle_sessions(idle_before)?;
-        self.store
-            .create_session(record.id, &credential_digest(token.expose()), now)?;
+        let actor = Actor {
+            kind: keyward_store::AuditActorKind::User,
+            name: record.username.as_str().to_owned(),
+            address: source,
+        };
+        self.audited(&actor, || {
+            self.store
+                .create_session(record.id, &credential_digest(token.expose()), now)?;
+            Ok((
+                (),
+                AuditEvent::new("user.logged_in", None, record.username.as_str()),
+            ))
+        })?;
         Ok(LoggedIn {
             token,
             username: record.username,
@@ -183,8 +195,24 @@ impl Keyward {
     }
 
     /// Ends a session (logout). An unknown or expired session is already ended.
-    pub fn logout(&self, token: &str) -> Result<(), Error> {
-        Ok(self.store.delete_session(&credential_digest(token))?)
+    pub fn logout(&self, token: &str, source: Option<IpAddr>) -> Result<(), Error> {
+        let digest = credential_digest(token);
+        let Some(session) = self.store.session(&digest)? else {
+            return Ok(());
+        };
+        let actor = Actor {
+            kind: keyward_store::AuditActorKind::User,
+            name: session.username.as_str().to_owned(),
+            address: source,
+        };
+        self.audited(&actor, || {
+            self.store.delete_session(&digest)?;
+            Ok((
+                (),
+                AuditEvent::new("user.logged_out", None, session.username.as_str()),
+            ))
+        })?;
+        Ok(())
     }
 
     /// Replaces the session user's password after checking the current one (a wrong
@@ -234,10 +262,19 @@ impl Keyward {
             Err(e) => return Err(e),
         }
         let hash = self.hasher.hash(new.expose().as_bytes(), &mut self.rng())?;
-        self.store
-            .set_password(session.user_id, &hash, false, self.clock.now())?;
-        self.store
-            .delete_other_sessions(session.user_id, Some(&credential_digest(token)))?;
+        let actor = Actor {
+            kind: keyward_store::AuditActorKind::User,
+            name: session.username.as_str().to_owned(),
+            address: source,
+        };
+        self.audited(&actor, || {
+            self.store
+                .set_password(session.user_id, &hash, false, self.clock.now())?;
+            self.store
+                .delete_other_sessions(session.user_id, Some(&credential_digest(token)))?;
+            let event = AuditEvent::new("user.password_changed", None, session.username.as_str());
+            Ok(((), event))
+        })?;
         Ok(())
     }
 
@@ -246,6 +283,7 @@ impl Keyward {
     /// once, and must be changed at the next login. Every session of the user ends.
     pub fn set_password(
         &self,
+        principal: &Principal,
         username: &str,
         password: Option<String>,
     ) -> Result<Option<Zeroizing<String>>, Error> {
@@ -268,9 +306,14 @@ impl Keyward {
         let hash = self
             .hasher
             .hash(password.expose().as_bytes(), &mut self.rng())?;
-        self.store
-            .set_password(record.id, &hash, generated.is_some(), self.clock.now())?;
-        self.store.delete_other_sessions(record.id, None)?;
+        self.audited(&Actor::of(principal), || {
+            self.store
+                .set_password(record.id, &hash, generated.is_some(), self.clock.now())?;
+            self.store.delete_other_sessions(record.id, None)?;
+            let event = AuditEvent::new("user.password_set", None, record.username.as_str())
+                .detail("one_time", generated.is_some());
+            Ok(((), event))
+        })?;
         Ok(generated)
     }
 
@@ -287,8 +330,13 @@ impl Keyward {
         }
         let password = Zeroizing::new(random_base62(&mut self.rng(), 20));
         let hash = self.hasher.hash(password.as_bytes(), &mut self.rng())?;
-        self.store
-            .set_password(record.id, &hash, true, self.clock.now())?;
+        self.audited(&Actor::server(), || {
+            self.store
+                .set_password(record.id, &hash, true, self.clock.now())?;
+            let event = AuditEvent::new("user.password_set", None, record.username.as_str())
+                .detail("one_time", true);
+            Ok(((), event))
+        })?;
         Ok(Some(password))
     }
 
@@ -319,6 +367,7 @@ impl Keyward {
                 grants: role.grants(),
                 scope_limit: None,
                 global: matches!(role, BuiltinRole::SuperAdmin | BuiltinRole::Admin),
+                address: None,
             });
         }
         let (grants, environment) = match target {
@@ -341,6 +390,7 @@ impl Keyward {
             grants,
             scope_limit: None,
             global: false,
+            address: None,
         })
     }
 

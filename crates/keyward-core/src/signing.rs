@@ -31,13 +31,21 @@ impl Keyward {
     /// Adds a new signing key of the configured algorithm: published now, signing after
     /// the publish delay. Older keys keep verifying until [`Self::retire_signing_keys`]
     /// finds their last token expired.
-    pub fn rotate_signing_key(&self) -> Result<RotatedKey, Error> {
+    pub fn rotate_signing_key(&self, principal: &crate::Principal) -> Result<RotatedKey, Error> {
         let now = self.clock.now();
         let algorithm = self.config.algorithm;
         let master = self.master_key()?;
         let record = generate_signing_key(algorithm, &master, &mut self.rng(), now)
             .map_err(|e| Error::Internal(format!("signing key: {e}")))?;
-        self.store.insert_signing_key(&record)?;
+        let signs_from = now + chrono::Duration::seconds(self.config.key_publish_delay_secs);
+        self.audited(&crate::audit::Actor::of(principal), || {
+            self.store.insert_signing_key(&record)?;
+            let event =
+                crate::audit::AuditEvent::new("signing_key.rotated", None, record.kid.clone())
+                    .detail("algorithm", algorithm.as_str())
+                    .detail("signs_from", signs_from.to_rfc3339());
+            Ok(((), event))
+        })?;
         self.changed(&ChangeSubject::SigningKeys);
         self.validator().reload_keys()?;
         log::info!(
@@ -49,7 +57,7 @@ impl Keyward {
             kid: record.kid,
             algorithm: algorithm.as_str(),
             created_at: now,
-            signs_from: now + chrono::Duration::seconds(self.config.key_publish_delay_secs),
+            signs_from,
         })
     }
 
@@ -75,7 +83,18 @@ impl Keyward {
         if retire.is_empty() {
             return Ok(0);
         }
-        let n = self.store.retire_signing_keys(&retire, self.clock.now())?;
+        let mut n = 0;
+        self.store.transaction(&mut || {
+            n = self.store.retire_signing_keys(&retire, self.clock.now())?;
+            // Another instance may have retired them first: then nothing changed here.
+            if n > 0 {
+                let event =
+                    crate::audit::AuditEvent::new("signing_key.retired", None, retire.join(","))
+                        .detail("kids", retire.clone());
+                self.append_audit(&crate::audit::Actor::server(), event)?;
+            }
+            Ok(())
+        })?;
         if n > 0 {
             self.changed(&ChangeSubject::SigningKeys);
             self.validator().reload_keys()?;
@@ -130,7 +149,10 @@ mod tests {
         });
         let (id, secret) = t.app("bot", &[]);
         let old = kid_of(&t, &id, &secret);
-        let rotated = t.core.rotate_signing_key().unwrap();
+        let rotated = t
+            .core
+            .rotate_signing_key(&crate::Principal::system())
+            .unwrap();
         assert!(
             t.core.jwks_json().contains(&rotated.kid),
             "published at once"

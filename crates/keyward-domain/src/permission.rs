@@ -12,6 +12,7 @@ use crate::ValidationError;
 pub const RESERVED_RESOURCES: &[&str] = &[
     "admins",
     "api_keys",
+    "audit",
     "client_apps",
     "environments",
     "identity_providers",

@@ -104,6 +104,7 @@ impl BuiltinRole {
                     "identity_providers:*",
                     "live:read",
                     "tokens:introspect",
+                    "audit:read",
                 ]
                 .iter()
                 .filter_map(|p| Permission::parse(p).ok()),

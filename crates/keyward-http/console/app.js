@@ -317,7 +317,8 @@ function layout(envSlug, section, ...content) {
       link('Client Apps', `#/${e}/apps`, 'apps'),
       link('Roles', `#/${e}/roles`, 'roles'),
       link('Users', '#/users', 'users'),
-      link('Identity provider', `#/${e}/idp`, 'idp')),
+      link('Identity provider', `#/${e}/idp`, 'idp'),
+      link('Audit log', `#/${e}/audit`, 'audit')),
     h('div', { class: 'me' },
       h('span', { class: 'username' }, session.username),
       h('button', { type: 'button', class: 'link', onclick: logout }, 'Log out')));
@@ -340,6 +341,7 @@ async function route() {
   if (section === 'apps') return appsScreen(slug);
   if (section === 'roles') return rolesScreen(slug);
   if (section === 'idp') return idpScreen(slug);
+  if (section === 'audit') return auditScreen(slug);
   return go(slug, 'apps');
 }
 
@@ -870,6 +872,50 @@ async function usersScreen() {
   });
   layout(null, 'users', h('h1', {}, 'Users'), region, body, form);
   await render();
+}
+
+// ---------------------------------------------------------------- Audit log
+
+/** The audit log, newest first: every change, who made it, from where. A user with a
+ * global role sees every environment's entries (and Keyward-wide ones); a user with
+ * roles per environment sees the environment chosen in the switcher. */
+async function auditScreen(slug) {
+  let cursor = null;
+  const region = alertRegion();
+  const body = h('div', { class: 'list' }, loading('the audit log'));
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more');
+  const table = h('table', { class: 'audit' },
+    h('thead', {}, h('tr', {}, ['Time', 'Actor', 'Action', 'Environment', 'Subject', 'Address']
+      .map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody'));
+  const row = (e) => h('tr', {},
+    h('td', { 'data-label': 'Time' }, h('time', { datetime: e.at }, when(e.at))),
+    h('td', { 'data-label': 'Actor' }, `${e.actor.name} (${e.actor.kind.replace('_', ' ')})`),
+    h('td', { 'data-label': 'Action' }, h('code', {}, e.action)),
+    h('td', { 'data-label': 'Environment' }, e.environment || '—'),
+    h('td', { 'data-label': 'Subject' }, h('code', {}, e.subject)),
+    h('td', { 'data-label': 'Address' }, e.address || '—'));
+  const load = async (append) => {
+    region.hidden = true;
+    const q = new URLSearchParams({ limit: '50' });
+    if (session.environments) q.set('environment', slug);
+    if (append && cursor) q.set('cursor', cursor);
+    try {
+      const page = await api('GET', `/api/v1/audit?${q}`);
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      const tbody = table.querySelector('tbody');
+      if (!append) tbody.replaceChildren();
+      tbody.append(...page.items.map(row));
+      body.replaceChildren(tbody.children.length ? table : h('p', { class: 'empty' }, 'No changes recorded yet.'));
+    } catch (error) {
+      body.replaceChildren();
+      showError(region, error);
+    }
+  };
+  more.addEventListener('click', () => load(true));
+  layout(slug, 'audit', h('h1', {}, 'Audit log'), region, body, more);
+  await load(false);
 }
 
 // ---------------------------------------------------------------- Identity provider

@@ -25,6 +25,10 @@ pub enum Reach {
     PathEnvironment,
     /// The principal's own environment (lists filtered to what it may see).
     OwnEnvironment,
+    /// The environment named by the `?environment=` query parameter, or without one the
+    /// principal's own environment (the audit log: a user whose roles are per
+    /// environment names the environment they read).
+    QueryEnvironment,
 }
 
 /// A permission a route requires, declared as a type so the route's signature says it.
@@ -124,7 +128,7 @@ fn validator(req: &HttpRequest) -> Result<Arc<Validator>, Error> {
 
 /// An authenticated principal allowed the permission `P` on the route's target.
 pub struct Authorized<P> {
-    /// Who is calling, with the grants it holds now.
+    /// Who is calling, with the grants it holds now and the address it called from.
     pub principal: Principal,
     _permission: PhantomData<P>,
 }
@@ -134,6 +138,18 @@ impl<P: RequiredPermission> Authorized<P> {
         Ok(match P::REACH {
             Reach::Global => Target::Global,
             Reach::OwnEnvironment => Target::OwnEnvironment,
+            Reach::QueryEnvironment => {
+                let named = crate::body::query_pairs(req)
+                    .into_iter()
+                    .find(|(k, _)| k == "environment")
+                    .map(|(_, v)| v);
+                match named.as_deref().map(EnvironmentSlug::parse) {
+                    None => Target::OwnEnvironment,
+                    Some(Ok(slug)) => Target::Environment(slug),
+                    // As for a path: only a global principal gets past (then 422).
+                    Some(Err(_)) => Target::Global,
+                }
+            }
             Reach::PathEnvironment => {
                 let slug = req.match_info().get("env").unwrap_or_default();
                 match EnvironmentSlug::parse(slug) {
@@ -153,6 +169,7 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let address = req.peer_addr().map(|a| a.ip());
         if let Some(session) = crate::console::session_of(req) {
             let prepared = (|| {
                 let permission = Permission::parse(P::PERMISSION)
@@ -166,7 +183,7 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                     .authorize(&permission, &target)
                     .map_err(|e| ApiError::from(e).missing_scope(P::PERMISSION))?;
                 Ok(Authorized {
-                    principal,
+                    principal: principal.with_address(address),
                     _permission: PhantomData,
                 })
             });
@@ -188,7 +205,7 @@ impl<P: RequiredPermission + 'static> FromRequest for Authorized<P> {
                 .authorize(&permission, &target)
                 .map_err(|e| ApiError::from(e).missing_scope(P::PERMISSION))?;
             Ok(Authorized {
-                principal,
+                principal: principal.with_address(address),
                 _permission: PhantomData,
             })
         })

@@ -407,7 +407,7 @@ pub async fn revoke(
     let started = std::time::Instant::now();
     let answer = blocking(&core, move |k| {
         let client = k.authenticate_client(&credentials, source)?;
-        k.revoke_token(&client, &token)
+        k.revoke_token(&client, &token, source)
     })
     .await;
     match answer {

@@ -10,6 +10,8 @@
 //!   runs on this alone.
 //! - [`EnvironmentStore`], [`RoleStore`], [`AppStore`], [`ApiKeyStore`], [`AdminStore`],
 //!   [`SigningKeyStore`], [`ChangeFeed`]: the management side, one per aggregate.
+//! - [`AuditStore`]: the audit log, appended inside the transaction of the change it
+//!   records.
 //! - [`Transactions`]: several writes, to several aggregates, as one transaction.
 //! - [`Store`]: all of them; implemented for every type that implements each, so
 //!   `Arc<dyn Store>` serves the core and upcasts to `Arc<dyn LiveSource>`.
@@ -455,6 +457,18 @@ pub trait Transactions: Send + Sync {
     fn transaction(&self, work: &mut dyn FnMut() -> StoreResult<()>) -> StoreResult<()>;
 }
 
+/// The audit log (issue 18): who changed what, when and from where.
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry. Like every write it joins the ambient transaction of
+    /// [`Transactions::transaction`] on this thread, so an entry appended there commits
+    /// with the change it records or not at all. Appends no change to the feed.
+    fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<()>;
+    /// Entries newest first (by time, then id), filtered and paginated.
+    fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>>;
+    /// Drops entries older than `before`; returns how many. Appends no change.
+    fn prune_audit(&self, before: DateTime<Utc>) -> StoreResult<usize>;
+}
+
 /// Console sessions and the password login behind them (SPEC §8).
 pub trait SessionStore: Send + Sync {
     /// What a password login needs to know about a user, if the username exists.
@@ -500,6 +514,7 @@ pub trait Store:
     + SigningKeyStore
     + OAuthStore
     + SessionStore
+    + AuditStore
     + ChangeFeed
     + Transactions
 {
@@ -516,6 +531,7 @@ impl<T> Store for T where
         + SigningKeyStore
         + OAuthStore
         + SessionStore
+        + AuditStore
         + ChangeFeed
         + Transactions
         + ?Sized

@@ -386,3 +386,97 @@ pub fn digest_from_hex(text: &str) -> Option<[u8; 32]> {
     }
     Some(digest)
 }
+
+/// Who made a change recorded in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditActorKind {
+    /// A user: through a console session or a personal credential.
+    User,
+    /// A client app through one of its access tokens.
+    ClientApp,
+    /// A client app through one of its API keys.
+    ApiKey,
+    /// A client app through an access token of its environment's identity provider.
+    External,
+    /// The operator at the command line, or the server itself (first start, key
+    /// retirement).
+    System,
+}
+
+impl AuditActorKind {
+    /// Every kind.
+    pub const ALL: [AuditActorKind; 5] = [
+        AuditActorKind::User,
+        AuditActorKind::ClientApp,
+        AuditActorKind::ApiKey,
+        AuditActorKind::External,
+        AuditActorKind::System,
+    ];
+
+    /// The stored and wire form: `user`, `client_app`, `api_key`, `external`, `system`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditActorKind::User => "user",
+            AuditActorKind::ClientApp => "client_app",
+            AuditActorKind::ApiKey => "api_key",
+            AuditActorKind::External => "external",
+            AuditActorKind::System => "system",
+        }
+    }
+
+    /// The kind with this stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// An audit log entry to append (see [`crate::AuditStore::append_audit`]). Holds no
+/// secret: callers put only names, identifiers and non-secret facts in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// When the change was made.
+    pub at: DateTime<Utc>,
+    /// Who made it.
+    pub actor_kind: AuditActorKind,
+    /// Their name: a username, a client ID, an API key's identifier, or `cli`.
+    pub actor_name: String,
+    /// The address the request came from (`None` at the command line).
+    pub address: Option<String>,
+    /// What was done, as a dotted verb (`client_app.created`).
+    pub action: String,
+    /// The slug of the environment it was done in (`None` for Keyward as a whole).
+    pub environment: Option<EnvironmentSlug>,
+    /// What was changed: a client ID, a role name, a username, a key ID, ….
+    pub subject: String,
+    /// Non-secret facts about the change, as a JSON object.
+    pub details: String,
+}
+
+/// An audit log entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Storage identity (increasing).
+    pub id: i64,
+    /// The entry as appended.
+    pub entry: NewAuditEntry,
+}
+
+/// Which audit log entries to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    /// Only entries of these environments (`None`: every entry, those of Keyward as a
+    /// whole included). What a scoped caller may see is decided above the store.
+    pub environments: Option<Vec<EnvironmentSlug>>,
+    /// Only entries by an actor of this name (exact).
+    pub actor: Option<String>,
+    /// Only entries about this subject (exact).
+    pub subject: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Page size.
+    pub limit: PageLimit,
+    /// Where to continue (the (at, id) of the last entry shown).
+    pub cursor: Option<Cursor>,
+}

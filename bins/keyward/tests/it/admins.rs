@@ -98,7 +98,7 @@ fn admin_rules_not_super_admin_last_super_admin_password_length_and_deletion() {
 }
 
 /// Runs `keyward <args>` on the server's database; returns stdout, panics on failure.
-fn cli(s: &Server, args: &[&str], stdin: Option<&str>) -> String {
+pub(crate) fn cli(s: &Server, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
     cmd.env_clear();

@@ -586,6 +586,52 @@ fn roles_users_and_the_identity_provider_are_managed_and_errors_are_told_in_word
 }
 
 #[test]
+fn a_change_made_in_the_console_shows_in_the_audit_log() {
+    let s = Server::start();
+    create_super_admin(&s, "alice");
+    create_user(
+        &s,
+        json!({"username": "rita", "password": PASSWORD, "role": "Admin"}),
+    );
+    let b = Browser::start();
+    log_in(&b, &s, "alice", PASSWORD);
+    b.goto(&s.url("/console#/users"));
+    b.click_button("Deactivate user rita");
+    b.click_button("Deactivate");
+    b.wait_no_button("Deactivate user rita");
+    b.button("Activate user rita");
+
+    b.goto(&s.url("/console#/default/audit"));
+    b.wait_text("user.deactivated");
+    let first_row = b.text("table.audit tbody tr");
+    assert!(
+        first_row.contains("user.deactivated"),
+        "newest first: {first_row}"
+    );
+    assert!(first_row.contains("alice (user)"), "{first_row}");
+    assert!(first_row.contains("rita"), "{first_row}");
+    assert!(first_row.contains("127.0.0.1"), "{first_row}");
+    let page = b.page_text();
+    assert!(page.contains("user.logged_in"), "{page}");
+    assert!(!page.contains(PASSWORD), "no password in the log");
+
+    // More than a page: "Load more" brings the older entries.
+    for i in 0..50 {
+        s.create_role("default", &format!("role-{i}"), &["orders:read"]);
+    }
+    b.goto(&s.url("/console#/default/roles"));
+    b.goto(&s.url("/console#/default/audit"));
+    b.wait_text("role-49");
+    assert!(
+        !b.page_text().contains("user.deactivated"),
+        "on the second page"
+    );
+    b.click_button("Load more");
+    b.wait_text("user.deactivated");
+    b.wait_no_button("Load more");
+}
+
+#[test]
 fn every_screen_fits_a_phone_without_sideways_scrolling() {
     let s = Server::start();
     create_super_admin(&s, "alice");
@@ -623,6 +669,7 @@ fn every_screen_fits_a_phone_without_sideways_scrolling() {
             "Identity provider",
             "identity-provider-360",
         ),
+        ("#/default/audit", "client_app.created", "audit-log-360"),
     ];
     for (hash, marker, name) in screens {
         b.goto(&s.url(&format!("/console{hash}")));

@@ -57,6 +57,9 @@ mod status_endpoint;
 mod token_endpoint;
 mod token_format;
 
+// The audit log (SPEC §12).
+mod audit;
+
 // Running Keyward.
 mod backup;
 mod cli;

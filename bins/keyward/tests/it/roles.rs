@@ -81,6 +81,7 @@ fn built_in_roles_are_listed_and_cannot_be_edited_deleted_or_shadowed() {
         sorted_strings(&admin["permissions"]),
         vec![
             "api_keys:*",
+            "audit:read",
             "client_apps:*",
             "environments:read",
             "identity_providers:*",

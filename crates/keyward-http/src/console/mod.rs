@@ -367,7 +367,8 @@ async fn current(req: HttpRequest, core: web::Data<Keyward>) -> Result<HttpRespo
 async fn logout(req: HttpRequest, core: web::Data<Keyward>) -> Result<HttpResponse, ApiError> {
     let (settings, token) = session_token(&req)?;
     check_csrf(&req, &token)?;
-    blocking(&core, move |k| k.logout(&token)).await?;
+    let source: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
+    blocking(&core, move |k| k.logout(&token, source)).await?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::SET_COOKIE, settings.clear_cookie()))
         .finish())

@@ -53,14 +53,15 @@ async fn list(
     )
 ))]
 async fn create(
-    _auth: Authorized<EnvironmentsCreate>,
+    auth: Authorized<EnvironmentsCreate>,
     req: HttpRequest,
     payload: web::Payload,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let request: CreateEnvironmentRequest = read_json(&req, payload).await?;
+    let principal = auth.principal;
     let env = run(&core, move |k| {
-        k.create_environment(&request.slug, request.name.as_deref())
+        k.create_environment(&principal, &request.slug, request.name.as_deref())
     })
     .await?;
     let body = EnvironmentBody::from(env);
@@ -103,7 +104,7 @@ async fn get(
     )
 ))]
 async fn update(
-    _auth: Authorized<EnvironmentsManageIn>,
+    auth: Authorized<EnvironmentsManageIn>,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -111,8 +112,9 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner();
     let request: UpdateEnvironmentRequest = read_json(&req, payload).await?;
+    let principal = auth.principal;
     let env = run(&core, move |k| {
-        k.update_environment(&slug, request.name.as_deref(), request.enabled)
+        k.update_environment(&principal, &slug, request.name.as_deref(), request.enabled)
     })
     .await?;
     Ok(HttpResponse::Ok().json(EnvironmentBody::from(env)))

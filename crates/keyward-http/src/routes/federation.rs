@@ -48,7 +48,7 @@ async fn get(
     )
 ))]
 async fn put(
-    _auth: Authorized<IdentityProvidersManage>,
+    auth: Authorized<IdentityProvidersManage>,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -65,7 +65,11 @@ async fn put(
         scope: r.scope,
         enabled: r.enabled,
     };
-    let idp = run(&core, move |k| k.set_identity_provider(&env, &input)).await?;
+    let principal = auth.principal;
+    let idp = run(&core, move |k| {
+        k.set_identity_provider(&principal, &env, &input)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(IdentityProviderBody::from(idp)))
 }
 
@@ -81,12 +85,13 @@ async fn put(
     )
 ))]
 async fn delete(
-    _auth: Authorized<IdentityProvidersManage>,
+    auth: Authorized<IdentityProvidersManage>,
     path: web::Path<String>,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
-    run(&core, move |k| k.delete_identity_provider(&env)).await?;
+    let principal = auth.principal;
+    run(&core, move |k| k.delete_identity_provider(&principal, &env)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -2,6 +2,7 @@
 //! signature (`Authorized<P>`), reads its input, calls one use case, and answers.
 
 mod admins;
+mod audit;
 mod client_apps;
 mod credentials;
 mod environments;
@@ -48,6 +49,7 @@ crate::permission!(LiveRead, "live:read", OwnEnvironment);
 crate::permission!(AdminsRead, "admins:read", Global);
 crate::permission!(AdminsManage, "admins:manage", Global);
 crate::permission!(KeysManage, "keys:manage", Global);
+crate::permission!(AuditRead, "audit:read", QueryEnvironment);
 
 /// Runs a use case on the blocking pool (storage and argon2 block).
 pub(crate) async fn run<T, F>(core: &web::Data<Keyward>, f: F) -> Result<T, ApiError>
@@ -331,6 +333,7 @@ pub(crate) fn configure(routes: &mut Routes<'_>) {
         federation::configure(r);
         live::configure(r);
         admins::configure(r);
+        audit::configure(r);
         standards::configure(r);
     });
 }
@@ -353,6 +356,7 @@ pub(crate) fn documented() -> Vec<utoipa::openapi::OpenApi> {
         federation::Doc::openapi(),
         live::Doc::openapi(),
         admins::Doc::openapi(),
+        audit::Doc::openapi(),
         standards::Doc::openapi(),
     ]
 }

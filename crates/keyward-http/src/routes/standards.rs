@@ -126,7 +126,7 @@ async fn get_audiences(
     )
 ))]
 async fn put_audiences(
-    _auth: Authorized<EnvironmentsManageIn>,
+    auth: Authorized<EnvironmentsManageIn>,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -134,8 +134,9 @@ async fn put_audiences(
 ) -> Result<HttpResponse, ApiError> {
     let env = path.into_inner();
     let request: AudiencesRequest = read_json(&req, payload).await?;
+    let principal = auth.principal;
     let audiences = run(&core, move |k| {
-        k.set_environment_audiences(&env, &request.audiences)
+        k.set_environment_audiences(&principal, &env, &request.audiences)
     })
     .await?;
     Ok(HttpResponse::Ok().json(AudiencesBody { audiences }))
@@ -152,10 +153,11 @@ async fn put_audiences(
     )
 ))]
 async fn rotate_signing_key(
-    _auth: Authorized<KeysManage>,
+    auth: Authorized<KeysManage>,
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, ApiError> {
-    let rotated = run(&core, |k| k.rotate_signing_key()).await?;
+    let principal = auth.principal;
+    let rotated = run(&core, move |k| k.rotate_signing_key(&principal)).await?;
     Ok(HttpResponse::Created().json(RotatedKeyBody::from(rotated)))
 }
 

@@ -12,6 +12,7 @@
 
 pub mod admins;
 pub mod apps;
+pub mod audit;
 pub mod authorize;
 pub mod console;
 pub mod credentials;

@@ -20,6 +20,7 @@
 
 mod admins;
 mod apps;
+mod audit;
 mod connection;
 mod credentials;
 mod environments;
@@ -826,6 +827,9 @@ mod test_db;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod tests;
 
+#[cfg(test)]
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod audit_tests;
 #[cfg(test)]
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod credential_tests;

@@ -148,6 +148,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor_name -> Text,
+        address -> Nullable<Text>,
+        action -> Text,
+        environment -> Nullable<Text>,
+        subject -> Text,
+        details -> Text,
+    }
+}
+
 diesel::joinable!(roles -> environments (environment_id));
 diesel::joinable!(client_apps -> environments (environment_id));
 diesel::joinable!(client_app_roles -> client_apps (app_id));
@@ -173,4 +187,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     changes,
     change_feed,
+    audit_log,
 );

@@ -536,3 +536,28 @@ impl Db {
         }
     }
 }
+
+impl Db {
+    /// Every row of the audit log, each as one line of text (all its columns).
+    pub fn audit_rows_text(&self) -> Vec<String> {
+        let sql = "SELECT CAST(id AS TEXT) || ' ' || CAST(at AS TEXT) || ' ' || actor_kind \
+                   || ' ' || actor_name || ' ' || COALESCE(address, '') || ' ' || action \
+                   || ' ' || COALESCE(environment, '') || ' ' || subject || ' ' || details \
+                   AS text FROM audit_log";
+        let rows: Vec<RowText> = match &self.backend {
+            Backend::Sqlite { path } => diesel::sql_query(sql).load(&mut sqlite(path)),
+            Backend::Postgres { url } => diesel::sql_query(sql).load(&mut postgres(url)),
+        }
+        .expect("audit rows");
+        rows.into_iter().map(|r| r.text).collect()
+    }
+
+    /// Runs one statement from outside the server (a test's fault injection).
+    pub fn execute(&self, sql: &str) {
+        match &self.backend {
+            Backend::Sqlite { path } => diesel::sql_query(sql).execute(&mut sqlite(path)),
+            Backend::Postgres { url } => diesel::sql_query(sql).execute(&mut postgres(url)),
+        }
+        .expect("statement");
+    }
+}
