@@ -702,8 +702,8 @@ fn authorize_exits_zero_when_allowed_and_three_when_not() {
     assert_eq!(refused.code, 3, "{refused:?}");
 }
 
-/// Needs `GET /api/v1/audit` (the audit branch): until it lands on main this fails with
-/// exit 4 (no such route).
+/// `GET /api/v1/audit`, through the CLI: filtered by environment, the documented
+/// members, no secret, one table row per entry.
 #[test]
 fn audit_list_reads_the_audit_log() {
     let s = Server::start();
