@@ -5,6 +5,7 @@
 // The binary is the edge: it may read the wall clock and the OS RNG (clippy.toml).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod cli;
 mod master_key;
 mod settings;
 mod upstream;
@@ -53,7 +54,7 @@ enum Command {
     Serve,
     /// Run pending database migrations and exit.
     Migrate,
-    /// Manage admin users.
+    /// Manage admin users, on the database (`user …` does it through the API).
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -66,11 +67,13 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
-    /// Manage signing keys.
+    /// Manage signing keys, on the database (`signing-key …` does it through the API).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    #[command(flatten)]
+    Api(cli::ApiCommand),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +114,12 @@ enum AdminCommand {
 
 fn main() {
     let cli = Cli::parse();
+    if let Command::Api(command) = cli.command {
+        // A client: only warnings unless RUST_LOG asks for more (the credential is a
+        // sensitive header, never logged).
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+        std::process::exit(cli::run(command, cli.config.as_deref()));
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(e) = run(cli) {
         eprintln!("keyward: {e:#}");
@@ -122,6 +131,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     let allow_empty = cli.allow_empty_database;
     match cli.command {
+        // Handled in `main`, before the settings are needed.
+        Command::Api(command) => {
+            std::process::exit(cli::run(command, cli.config.as_deref()));
+        }
         Command::Serve => serve(settings, allow_empty),
         Command::Migrate => {
             let mut startup = Startup::begin(&settings, allow_empty)?;
@@ -725,4 +738,31 @@ fn open_file_limit() -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every subcommand's flags are well formed (no two with one name or short flag),
+    /// not only the ones a test happens to run.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn api_flags_may_follow_the_subcommand() {
+        let parsed = Cli::try_parse_from([
+            "keyward", "app", "list", "-e", "prod", "--output", "json", "--all",
+        ]);
+        assert!(parsed.is_ok());
+        let parsed = Cli::try_parse_from(["keyward", "--config", "k.toml", "keys", "rotate"]);
+        assert!(
+            parsed.is_ok(),
+            "the direct-database commands parse as before"
+        );
+    }
 }

@@ -62,6 +62,7 @@ mod audit;
 
 // Running Keyward.
 mod backup;
+mod cli;
 mod database_urls;
 mod embedding;
 mod faults;
