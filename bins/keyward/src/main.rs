@@ -642,6 +642,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
         allowed_origins: settings.cors.origins(),
         max_age_seconds: settings.cors.max_age_seconds,
     });
+    let request_latency = settings.metrics.request_latency;
     let metrics_settings = web::Data::new(keyward_http::MetricsSettings {
         token: settings.metrics.token.clone(),
     });
@@ -666,11 +667,19 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(cors.clone())
                 .app_data(metrics_settings.clone())
                 .wrap(middleware::from_fn(keyward_http::cors))
-                // Metrics, and the in-progress mark the connection watch reads.
-                .wrap(middleware::from_fn(keyward_http::record_metrics))
+                // Metrics, and the in-progress mark the connection watch reads (alone
+                // when the request histogram is off).
+                .wrap(middleware::Condition::new(
+                    request_latency,
+                    middleware::from_fn(keyward_http::record_metrics),
+                ))
+                .wrap(middleware::Condition::new(
+                    !request_latency,
+                    middleware::from_fn(keyward_http::track_requests),
+                ))
+                // The access log costs a formatted line per request: only when enabled.
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.
-                // The access log costs a formatted line per request: only when enabled.
                 .wrap(middleware::Condition::new(
                     access_log,
                     middleware::Logger::new("%a \"%{path}xi\" %s %b %Dms")

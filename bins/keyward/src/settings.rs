@@ -37,12 +37,24 @@ pub struct Audit {
 }
 
 /// `GET /metrics` (SPEC §12).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Metrics {
     /// When set (16 characters or more), `/metrics` needs `Authorization: Bearer
     /// <token>`; unset, anyone who reaches the port may read it.
     pub token: Option<String>,
+    /// Time every request by route (`keyward_http_request_duration_seconds`); off
+    /// drops that histogram and its per-request cost, every other metric stays.
+    pub request_latency: bool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            token: None,
+            request_latency: true,
+        }
+    }
 }
 
 /// The web console (SPEC §8).

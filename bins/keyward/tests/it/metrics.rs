@@ -278,3 +278,27 @@ fn identity_provider_calls_are_timed_and_their_failures_counted_by_reason() {
     );
     assert!(!after.contains(SECRET));
 }
+
+#[test]
+fn the_request_histogram_can_be_turned_off_and_every_other_metric_stays() {
+    let s = Server::start_with(&[("KEYWARD__METRICS__REQUEST_LATENCY", "false")]);
+    let app = s.create_app("default", "quiet bot", &[]);
+    let token = s.token(&app);
+    assert_eq!(s.status(&token), 200); // verified, then remembered
+    assert_eq!(s.status(&token), 200);
+    let text = scrape(&s);
+    assert!(
+        !text.contains("keyward_http_request_duration_seconds_count{"),
+        "no request series"
+    );
+    assert_eq!(
+        sample(&text, "keyward_tokens_issued_total{kind=\"signed\"}"),
+        1.0
+    );
+    assert!(
+        sample(
+            &text,
+            "keyward_cache_lookups_total{cache=\"token\",result=\"hit\"}"
+        ) >= 1.0
+    );
+}
