@@ -18,7 +18,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use keyward_client::replica::Replica;
 use keyward_core::jwt::AccessTokenClaims;
 use keyward_core::keys::{generate_signing_key, Algorithm, KeyRing, MasterKey};
-use keyward_core::remote::{LiveApp, LiveEnvironment, LiveRole, LiveSigningKey, LiveSnapshot};
+use keyward_core::remote::{
+    LiveApiKey, LiveApp, LiveEnvironment, LiveRole, LiveSigningKey, LiveSnapshot,
+};
+use keyward_core::secret::ApiKeySecret;
 use keyward_core::{KeySource, SystemClock, Target, Validator, ValidatorConfig};
 use keyward_domain::Permission;
 use rand_core::OsRng;
@@ -29,6 +32,7 @@ fn bench(c: &mut Criterion) {
         generate_signing_key(Algorithm::Es256, &master, &mut OsRng, Utc::now()).expect("key");
     let ring =
         KeyRing::load(std::slice::from_ref(&record), Algorithm::Es256, &master).expect("ring");
+    let api_key = ApiKeySecret::generate(&mut OsRng);
     let replica = Arc::new(Replica::default());
     replica.load(&LiveSnapshot {
         position: 1,
@@ -52,7 +56,12 @@ fn bench(c: &mut Criterion) {
             deleted: false,
             role_ids: vec![1],
         }],
-        api_keys: vec![],
+        api_keys: vec![LiveApiKey {
+            id: "benchkey".into(),
+            digest: keyward_store::digest_to_hex(&api_key.digest()),
+            client_id: "benchbot".into(),
+            expires_at: None,
+        }],
         signing_keys: vec![LiveSigningKey::from(&record)],
         revoked_tokens: Vec::new(),
     });
@@ -95,6 +104,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             validator
                 .authenticate_from_memory(&token)
+                .expect("from memory")
+                .expect("valid")
+                .authorize(&permission, &Target::OwnEnvironment)
+                .expect("allowed")
+        })
+    });
+    let key = api_key.expose();
+    assert!(validator
+        .check(key, &permission, &Target::OwnEnvironment)
+        .is_ok());
+    c.bench_function("remote validator: check of a seen API key", |b| {
+        b.iter(|| {
+            validator
+                .authenticate_from_memory(key)
                 .expect("from memory")
                 .expect("valid")
                 .authorize(&permission, &Target::OwnEnvironment)
