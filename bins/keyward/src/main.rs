@@ -666,17 +666,8 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .app_data(limits)
                 .app_data(cors.clone())
                 .app_data(metrics_settings.clone())
-                .wrap(middleware::from_fn(keyward_http::cors))
-                // Metrics, and the in-progress mark the connection watch reads (alone
-                // when the request histogram is off).
-                .wrap(middleware::Condition::new(
-                    request_latency,
-                    middleware::from_fn(keyward_http::record_metrics),
-                ))
-                .wrap(middleware::Condition::new(
-                    !request_latency,
-                    middleware::from_fn(keyward_http::track_requests),
-                ))
+                // Connection tracking, CORS and the request histogram, in one layer.
+                .wrap(keyward_http::Serving { request_latency })
                 // The access log costs a formatted line per request: only when enabled.
                 // The path without the query string: credentials sent in a URL by
                 // mistake never reach the log.

@@ -12,8 +12,9 @@ use keyward_domain::Permission;
 
 use crate::access::{AppCredential, CredentialKind, PrincipalKind};
 use crate::clock::Io;
-use crate::error::{with_io, Error};
+use crate::error::{from_memory, with_io, Error, Stop, Step};
 use crate::issue::AuthenticatedClient;
+use crate::ClientCredentials;
 use crate::issuers::environment_issuer;
 use crate::Keyward;
 
@@ -62,25 +63,47 @@ impl Keyward {
         caller: &AuthenticatedClient,
         token: &str,
     ) -> Result<Introspection, Error> {
+        with_io(self.introspect_step(caller, token, Io::Allowed))
+    }
+
+    /// Authenticates the caller and introspects `token` from memory only: `None` when
+    /// an answer needs storage or a secret verification (then authenticate with
+    /// [`Keyward::authenticate_client`] and call [`Keyward::introspect`] on a thread
+    /// that may block). A resource server that introspects every call is served here.
+    pub fn introspect_from_memory(
+        &self,
+        credentials: &ClientCredentials,
+        source: Option<std::net::IpAddr>,
+        token: &str,
+    ) -> Option<Result<Introspection, Error>> {
+        from_memory(
+            self.authenticate_client_step(credentials, source, Io::Forbidden)
+                .and_then(|caller| self.introspect_step(&caller, token, Io::Forbidden)),
+        )
+    }
+
+    fn introspect_step(
+        &self,
+        caller: &AuthenticatedClient,
+        token: &str,
+        io: Io,
+    ) -> Step<Introspection> {
         let needed =
             Permission::parse(INTROSPECT_PERMISSION).map_err(|e| Error::Internal(e.to_string()))?;
-        let (grants, global) = with_io(
-            self.validator()
-                .live()
-                .grants_of(&caller.app.role_ids, Io::Allowed),
-        )?;
+        let (grants, global) = self
+            .validator()
+            .live()
+            .grants_of(&caller.app.role_ids, io)?;
         if !grants.allows(&needed) {
-            return Err(Error::Forbidden(format!(
-                "requires `{INTROSPECT_PERMISSION}`"
-            )));
+            return Err(Error::Forbidden(format!("requires `{INTROSPECT_PERMISSION}`")).into());
         }
         let answer = match CredentialKind::of(token) {
-            Some(CredentialKind::AccessToken) => self.introspect_access_token(token),
-            Some(CredentialKind::ApiKey) => self.introspect_api_key(token),
+            Some(CredentialKind::AccessToken) => self.introspect_access_token(token, io),
+            Some(CredentialKind::ApiKey) => self.introspect_api_key(token, io),
             Some(CredentialKind::Personal) | None => Ok(Introspection::Inactive),
         };
         let answer = match answer {
-            Err(Error::Unauthenticated(_)) => Introspection::Inactive,
+            Err(Stop::Failed(Error::Unauthenticated(_))) => Introspection::Inactive,
             other => other?,
         };
         Ok(match answer {
@@ -91,11 +114,11 @@ impl Keyward {
         })
     }
 
-    fn introspect_access_token(&self, token: &str) -> Result<Introspection, Error> {
+    fn introspect_access_token(&self, token: &str, io: Io) -> Step<Introspection> {
         let validator = self.validator();
-        let claims = with_io(validator.signed_claims_step(token, Io::Allowed))?;
+        let claims = validator.signed_claims_step(token, io)?;
         validator.check_claims(&claims, false)?;
-        with_io(validator.token_principal(&claims, Io::Allowed))?;
+        validator.token_principal(&claims, io)?;
         Ok(Introspection::Active(Box::new(ActiveToken {
             client_id: claims.client_id.clone(),
             sub: claims.sub.clone(),
@@ -110,8 +133,8 @@ impl Keyward {
         })))
     }
 
-    fn introspect_api_key(&self, token: &str) -> Result<Introspection, Error> {
-        let principal = self.validator().authenticate(token)?;
+    fn introspect_api_key(&self, token: &str, io: Io) -> Step<Introspection> {
+        let principal = self.validator().authenticate_step(token, io)?;
         let PrincipalKind::App {
             client_id,
             environment,
@@ -124,7 +147,10 @@ impl Keyward {
         let digest = crate::secret::ApiKeySecret::parse(token)
             .map_err(|_| Error::Unauthenticated("invalid token"))?
             .digest();
-        let expires = with_io(self.validator().live().api_key(&digest, Io::Allowed))?
+        let expires = self
+            .validator()
+            .live()
+            .api_key(&digest, io)?
             .and_then(|k| k.expires_at)
             .map(|t| t.timestamp());
         Ok(Introspection::Active(Box::new(ActiveToken {

@@ -350,7 +350,7 @@ impl Keyward {
         with_io(self.authenticate_client_step(credentials, source, Io::Allowed))
     }
 
-    fn authenticate_client_step(
+    pub(crate) fn authenticate_client_step(
         &self,
         credentials: &ClientCredentials,
         source: Option<std::net::IpAddr>,

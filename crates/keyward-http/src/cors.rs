@@ -35,46 +35,62 @@ const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 const ALLOWED_HEADERS: &str = "Authorization, Content-Type";
 const EXPOSED_HEADERS: &str = "WWW-Authenticate, Retry-After, Location";
 
-/// The CORS middleware (wrap the app with `middleware::from_fn(cors)`).
+/// The CORS middleware (wrap the app with `middleware::from_fn(cors)`). The server
+/// uses [`crate::Serving`], which does the same in one layer with the metrics.
 pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let policy = req.app_data::<web::Data<CorsPolicy>>().cloned();
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let allowed = match (&policy, &origin) {
-        (Some(p), Some(o)) if p.allows(o) => HeaderValue::from_str(o).ok(),
-        _ => None,
-    };
-    let Some(allowed) = allowed else {
+    let Some(allowed) = allowed_origin(&req) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let max_age = policy.map_or(600, |p| p.max_age_seconds);
-    if req.method() == Method::OPTIONS
-        && req
+    if let Some(response) = preflight(&req, &allowed) {
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    decorate(res.headers_mut(), allowed);
+    Ok(res.map_into_left_body())
+}
+
+/// The request's `Origin` when the policy allows it (the value to send back in
+/// `Access-Control-Allow-Origin`); `None` without a policy, an `Origin` or a match.
+pub(crate) fn allowed_origin(req: &ServiceRequest) -> Option<HeaderValue> {
+    let origin = req.headers().get(header::ORIGIN)?;
+    let policy = req.app_data::<web::Data<CorsPolicy>>()?;
+    let text = origin.to_str().ok()?;
+    policy.allows(text).then(|| origin.clone())
+}
+
+/// The 204 answer to a preflight (`OPTIONS` with `Access-Control-Request-Method`) from
+/// an allowed origin; `None` for any other request.
+pub(crate) fn preflight(req: &ServiceRequest, allowed: &HeaderValue) -> Option<HttpResponse> {
+    if req.method() != Method::OPTIONS
+        || !req
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
-        let response = HttpResponse::NoContent()
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed))
+        return None;
+    }
+    let max_age = req
+        .app_data::<web::Data<CorsPolicy>>()
+        .map_or(600, |p| p.max_age_seconds);
+    Some(
+        HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.clone()))
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS))
             .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, max_age.to_string()))
             .insert_header((header::VARY, "Origin"))
-            .finish();
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    let mut res = next.call(req).await?;
-    let headers = res.headers_mut();
+            .finish(),
+    )
+}
+
+/// Adds the CORS headers of an allowed origin to an actual (non-preflight) response.
+pub(crate) fn decorate(headers: &mut header::HeaderMap, allowed: HeaderValue) {
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSED_HEADERS),
     );
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    Ok(res.map_into_left_body())
 }

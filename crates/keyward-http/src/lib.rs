@@ -28,6 +28,7 @@ mod oauth;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod routes;
+mod serving;
 mod wire;
 
 use actix_web::{web, HttpResponse};
@@ -44,6 +45,7 @@ pub use extract::{
 };
 pub use metrics::{record_metrics, MetricsSettings};
 pub use routes::Route;
+pub use serving::{Serving, ServingFuture, ServingService};
 
 /// `GET /healthz`: 200 when storage answers, 503 when it does not.
 #[cfg_attr(feature = "openapi", utoipa::path(
@@ -124,22 +126,25 @@ fn register(cfg: &mut web::ServiceConfig, table: &mut Vec<Route>) {
             routes::resource("/.well-known/openid-configuration")
                 .get(metadata::openid_configuration),
         )
-        .service(
-            routes::resource("/.well-known/oauth-authorization-server/environments/{env}")
-                .get(metadata::environment_metadata),
-        )
-        .service(
-            routes::resource("/environments/{env}/.well-known/openid-configuration")
-                .get(metadata::environment_openid_configuration),
-        )
-        .service(
-            routes::resource("/environments/{env}/.well-known/oauth-authorization-server")
-                .get(metadata::environment_metadata_appended),
-        )
         .service(routes::resource("/healthz").get(healthz))
         .service(routes::resource("/readyz").get(metrics::readyz))
         .service(routes::resource("/metrics").get(metrics::metrics));
     console::configure(&mut r);
     routes::configure(&mut r);
+    // actix-web tries routes in order, and a path with a parameter costs a regex
+    // match: these come after the static routes and the `/api/v1` scope, so no call
+    // on a hot path (the token endpoint, status, authorize) pays for them.
+    r.service(
+        routes::resource("/.well-known/oauth-authorization-server/environments/{env}")
+            .get(metadata::environment_metadata),
+    )
+    .service(
+        routes::resource("/environments/{env}/.well-known/openid-configuration")
+            .get(metadata::environment_openid_configuration),
+    )
+    .service(
+        routes::resource("/environments/{env}/.well-known/oauth-authorization-server")
+            .get(metadata::environment_metadata_appended),
+    );
     r.default_service(routes::no_such_route);
 }

@@ -35,13 +35,13 @@ pub async fn record_metrics(
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let _in_flight = crate::body::in_flight(&req);
     let started = Instant::now();
-    let core = req.app_data::<web::Data<Keyward>>().cloned();
     let method = method_label(req.method());
     let res = next.call(req).await?;
-    if let Some(core) = core {
-        let route = res.request().match_pattern();
+    let request = res.request();
+    if let Some(core) = request.app_data::<web::Data<Keyward>>() {
+        let route = request.app_data::<crate::serving::RouteLabel>();
         core.metrics().observe_request(
-            route.as_deref().unwrap_or("unmatched"),
+            route.map_or("unmatched", |r| &r.0),
             method,
             res.status().as_u16(),
             started.elapsed(),
@@ -51,7 +51,7 @@ pub async fn record_metrics(
 }
 
 /// The method as a label: the standard ones by name, anything else as `other`.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

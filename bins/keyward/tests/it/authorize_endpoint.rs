@@ -84,3 +84,62 @@ fn authorize_can_pin_the_environment_a_resource_server_serves() {
         "invalid environment",
     );
 }
+
+#[test]
+fn authorize_reads_only_a_json_object_with_its_own_fields() {
+    // The body is read straight into its type when it is well formed (the hot path);
+    // anything else gets the same answers as every other management body.
+    let s = Server::start();
+    s.create_role("default", "orders-reader", &["orders:read"]);
+    let (_app, token) = app_with_token(&s, "default", "reader", &["orders-reader"]);
+    let raw = |body: &str, content_type: &str| {
+        let r = s
+            .http()
+            .post(s.url("/api/v1/authorize"))
+            .bearer_auth(&token)
+            .header("Content-Type", content_type)
+            .body(body.to_owned())
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().unwrap_or_default();
+        (status, body)
+    };
+    let (status, body) = raw(r#"{"permission":"orders:read"}"#, "application/json");
+    assert_eq!((status, &body["allowed"]), (200, &json!(true)));
+    let (status, _) = raw(
+        r#" {"permission":"orders:read","environment":null}"#,
+        "application/json",
+    );
+    assert_eq!(status, 200, "a null optional field is absent");
+
+    let (status, body) = raw(
+        r#"{"permission":"orders:read","extra":1}"#,
+        "application/json",
+    );
+    assert_eq!(status, 422, "an unknown field: {body}");
+    assert!(
+        body.to_string().contains("extra"),
+        "the field is named: {body}"
+    );
+    let (status, body) = raw(r#"["orders:read"]"#, "application/json");
+    assert_eq!(status, 400, "an array is not an object: {body}");
+    let (status, body) = raw(r#"{"permission":5}"#, "application/json");
+    assert_eq!(status, 422, "a number is not a permission: {body}");
+    let (status, body) = raw(r#"{"permission":null}"#, "application/json");
+    assert_eq!(status, 422, "a null permission is missing: {body}");
+    let (status, body) = raw(r#"{"permission":"orders:read""#, "application/json");
+    assert_eq!(status, 400, "truncated JSON: {body}");
+    let (status, body) = raw(r#"{"permission":"orders:read"}"#, "text/plain");
+    assert_eq!(status, 415, "not JSON: {body}");
+    // A repeated key: the last one counts, as for every other body.
+    let (status, body) = raw(
+        r#"{"permission":"orders:write","permission":"orders:read"}"#,
+        "application/json",
+    );
+    assert_eq!(
+        (status, &body["permission"]),
+        (200, &json!("orders:read")),
+        "{body}"
+    );
+}

@@ -128,13 +128,18 @@ impl<'a> Routes<'a> {
     }
 
     /// Registers an endpoint and records its routes.
-    pub(crate) fn service(&mut self, endpoint: Endpoint) -> &mut Self {
+    pub(crate) fn service(&mut self, mut endpoint: Endpoint) -> &mut Self {
+        let path = format!("{}{}", self.prefix, endpoint.path);
         for method in &endpoint.methods {
             self.table.push(Route {
                 method: method.as_str().to_owned(),
-                path: format!("{}{}", self.prefix, endpoint.path),
+                path: path.clone(),
             });
         }
+        // The pattern the metrics label the resource's requests with.
+        endpoint.resource = endpoint
+            .resource
+            .app_data(crate::serving::RouteLabel(path.into()));
         self.cfg.service(endpoint);
         self
     }

@@ -32,9 +32,12 @@ impl TokenResponse<'_> {
     /// path — which skips serde's per-character escaping of a ~600-byte token; any other
     /// text goes through serde, so the body is valid JSON whatever it holds.
     pub fn to_json(&self) -> String {
+        // Printable ASCII without `"` or a backslash; written so that it compiles to a
+        // vectorised loop (it runs over every byte of the token).
         let plain = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ')
+            s.bytes().fold(true, |ok, b| {
+                ok & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
+            })
         };
         if !(plain(self.access_token) && plain(self.scope)) {
             return serde_json::to_string(self).unwrap_or_default();
