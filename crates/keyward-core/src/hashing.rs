@@ -60,6 +60,10 @@ struct Gate {
     max_waiting: usize,
 }
 
+/// Blocks (1 KiB each) a slot's buffer reserves at the least: past 32 MiB, glibc's
+/// `DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit systems.
+const MMAP_FLOOR_BLOCKS: usize = 32 * 1024 + 64;
+
 /// A slot in the gate with its working buffer, both given back on drop.
 struct Permit<'a> {
     gate: &'a Gate,
@@ -122,7 +126,14 @@ impl Permit<'_> {
     /// The slot's buffer, grown (once, for good) to `blocks` blocks.
     fn memory(&mut self, blocks: usize) -> &mut [Block] {
         if self.buffer.len() < blocks {
-            self.buffer.resize(blocks, Block::default());
+            // Reserved past glibc's largest mmap threshold, so the buffer always gets
+            // its own mapping and goes back to the system when it is freed. Sized to
+            // the need, a freed buffer raises glibc's threshold, the next one comes
+            // from the heap and stays resident for good (19 MiB after the first
+            // start's bootstrap hash). Only the `blocks` touched are resident.
+            let mut buffer = Vec::with_capacity(blocks.max(MMAP_FLOOR_BLOCKS));
+            buffer.resize(blocks, Block::default());
+            self.buffer = buffer;
         }
         self.buffer.as_mut_slice()
     }

@@ -329,7 +329,11 @@ impl Keyward {
             return Ok(None);
         }
         let password = Zeroizing::new(random_base62(&mut self.rng(), 20));
-        let hash = self.hasher.hash(password.as_bytes(), &mut self.rng())?;
+        let hash = self.hasher.hash(password.as_bytes(), &mut self.rng());
+        // One-off start-up work: its argon2 buffer goes back to the system, so a
+        // server that has verified nothing yet holds no argon2 memory.
+        self.hasher.release_idle_buffers();
+        let hash = hash?;
         self.audited(&Actor::server(), || {
             self.store
                 .set_password(record.id, &hash, true, self.clock.now())?;
