@@ -101,6 +101,20 @@ impl Permission {
     }
 }
 
+impl Permission {
+    /// The length of its text (`resource:action`), without writing it.
+    fn text_len(&self) -> usize {
+        self.resource.len() + 1 + self.action.as_ref().map_or(1, String::len)
+    }
+
+    /// Appends its text (`resource:action`) to `out`, without the formatting machinery.
+    fn write_to(&self, out: &mut String) {
+        out.push_str(&self.resource);
+        out.push(':');
+        out.push_str(self.action.as_deref().unwrap_or("*"));
+    }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.action {
@@ -230,7 +244,18 @@ impl Grants {
 
     /// The permissions as an OAuth scope string (space-separated, sorted).
     pub fn to_scope(&self) -> String {
-        self.to_strings().join(" ")
+        if self.all {
+            return ALL_TEXT.to_owned();
+        }
+        // Built in one buffer: the token endpoint writes it on every request.
+        let mut scope = String::with_capacity(self.scope_len());
+        for (i, p) in self.set().enumerate() {
+            if i > 0 {
+                scope.push(' ');
+            }
+            p.write_to(&mut scope);
+        }
+        scope
     }
 
     /// The length of [`Self::to_scope`] in bytes, without building it.
@@ -238,7 +263,7 @@ impl Grants {
         if self.all {
             return ALL_TEXT.len();
         }
-        let names: usize = self.set().map(|p| p.to_string().len()).sum();
+        let names: usize = self.set().map(Permission::text_len).sum();
         names + self.set().count().saturating_sub(1)
     }
 
@@ -269,6 +294,10 @@ mod tests {
     fn scope_len_matches_the_scope_and_is_bounded() {
         let grants = Grants::from_permissions([p("orders:read"), p("users:*"), p("a:b")]);
         assert_eq!(grants.scope_len(), grants.to_scope().len());
+        assert_eq!(grants.to_scope(), "a:b orders:read users:*");
+        assert_eq!(grants.to_scope(), grants.to_strings().join(" "));
+        assert_eq!(Grants::none().to_scope(), "");
+        assert_eq!(Grants::all().to_scope(), "*:*");
         assert_eq!(Grants::none().scope_len(), 0);
         assert_eq!(Grants::all().scope_len(), Grants::all().to_scope().len());
         assert!(grants.ensure_fits_one_token("permissions").is_ok());

@@ -50,7 +50,8 @@ fn basic_credentials(value: &str) -> Option<(String, Zeroizing<String>)> {
     );
     let text = std::str::from_utf8(&raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    Some((form_decode(id)?.to_string(), form_decode(secret)?))
+    let mut id = form_decode(id)?;
+    Some((std::mem::take(&mut *id), form_decode(secret)?))
 }
 
 /// Decodes one application/x-www-form-urlencoded value (RFC 6749 §2.3.1): `+` is a
@@ -58,6 +59,10 @@ fn basic_credentials(value: &str) -> Option<(String, Zeroizing<String>)> {
 fn form_decode(encoded: &str) -> Option<Zeroizing<String>> {
     if encoded.is_empty() || encoded.contains(['&', '=']) {
         return None;
+    }
+    if !encoded.contains(['%', '+']) {
+        // Nothing to decode (Keyward's own client IDs and secrets).
+        return Some(Zeroizing::new(encoded.to_owned()));
     }
     // Every `%` starts a two-digit hex escape.
     let bytes = encoded.as_bytes();
@@ -94,18 +99,18 @@ impl Form {
                 "credentials must not be sent in the query string",
             ));
         }
-        let content_type = req
+        let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
+            .is_some_and(|v| {
                 v.split(';')
                     .next()
                     .unwrap_or_default()
                     .trim()
-                    .to_ascii_lowercase()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             });
-        if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
+        if !is_form {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
