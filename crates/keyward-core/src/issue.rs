@@ -792,6 +792,34 @@ mod tests {
         }
 
         #[test]
+        fn issued_claims_are_what_access_token_claims_builds() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            let issued = t.core.issue_token(&request(&id, &secret, None)).unwrap();
+            let claims = t
+                .core
+                .validator
+                .keys()
+                .verify(&issued.access_token)
+                .unwrap();
+            let config = t.core.config();
+            let expected = access_token_claims(
+                &config.issuer,
+                "default",
+                &id,
+                ClaimsGrant {
+                    audience: config.audience.clone(),
+                    scope: "orders:read".to_owned(),
+                    scope_restricted: false,
+                    iat: claims.iat,
+                    lifetime_secs: config.token_lifetime_secs,
+                },
+                claims.jti.clone(),
+            );
+            assert_eq!(claims, expected);
+        }
+
+        #[test]
         fn failures_are_throttled_for_the_window_but_a_correct_secret_gets_through_once_a_second() {
             let t = TestCore::new(CoreConfig {
                 max_failed_attempts: 2,
