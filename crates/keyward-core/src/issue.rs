@@ -617,22 +617,19 @@ impl Keyward {
             }
             self.validator.metrics().reuse_cache.record(false);
         }
-        let client_id = client.client_id.as_str();
-        let claims = AccessTokenClaims {
-            iss: crate::issuers::environment_issuer(
-                &self.validator.config().issuer,
-                env.slug.as_str(),
-            ),
-            sub: client_id.to_owned(),
-            client_id: client_id.to_owned(),
-            aud: audience,
-            iat: now_s,
-            exp: now_s + lifetime,
-            jti: generate_token_id(&mut self.rng()),
-            scope: scope.clone(),
-            env: env.slug.as_str().to_owned(),
-            scope_restricted: restricted,
-        };
+        let claims = access_token_claims(
+            &self.validator.config().issuer,
+            env.slug.as_str(),
+            client.client_id.as_str(),
+            ClaimsGrant {
+                audience,
+                scope: scope.clone(),
+                scope_restricted: restricted,
+                iat: now_s,
+                lifetime_secs: lifetime,
+            },
+            generate_token_id(&mut self.rng()),
+        );
         let token = self
             .validator
             .keys()
@@ -656,6 +653,48 @@ impl Keyward {
             scope,
             reused: false,
         })
+    }
+}
+
+/// What a client credentials grant decided for one token: its audience, its scope
+/// (space-separated, as [`Grants::to_scope`] writes it) and its lifetime.
+#[derive(Debug, Clone)]
+pub struct ClaimsGrant {
+    /// The token's audience (`aud`): the server's own, or an allowed resource.
+    pub audience: String,
+    /// The granted permissions, space-separated.
+    pub scope: String,
+    /// True only when the client down-scoped the token with `scope=`.
+    pub scope_restricted: bool,
+    /// Issued at (seconds since the Unix epoch).
+    pub iat: i64,
+    /// Seconds from `iat` to `exp`.
+    pub lifetime_secs: i64,
+}
+
+/// The claims of an access token issued by the client credentials grant to the app
+/// `client_id` of environment `env` on a server whose public URL is `public_url`
+/// (without a trailing slash), with token ID `jti`. The grant builds every token's
+/// claims here; tools that mint tokens offline (the bench-seed loader) call it too, so
+/// their tokens cannot differ from the server's.
+pub fn access_token_claims(
+    public_url: &str,
+    env: &str,
+    client_id: &str,
+    grant: ClaimsGrant,
+    jti: String,
+) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: crate::issuers::environment_issuer(public_url, env),
+        sub: client_id.to_owned(),
+        client_id: client_id.to_owned(),
+        aud: grant.audience,
+        iat: grant.iat,
+        exp: grant.iat + grant.lifetime_secs,
+        jti,
+        scope: grant.scope,
+        env: env.to_owned(),
+        scope_restricted: grant.scope_restricted,
     }
 }
 
@@ -750,6 +789,34 @@ mod tests {
                 .expect("from memory")
                 .unwrap();
             assert_ne!(scoped.access_token, fresh.access_token);
+        }
+
+        #[test]
+        fn issued_claims_are_what_access_token_claims_builds() {
+            let t = TestCore::new(CoreConfig::default());
+            let (id, secret) = t.app("bot", &["orders:read"]);
+            let issued = t.core.issue_token(&request(&id, &secret, None)).unwrap();
+            let claims = t
+                .core
+                .validator
+                .keys()
+                .verify(&issued.access_token)
+                .unwrap();
+            let config = t.core.config();
+            let expected = access_token_claims(
+                &config.issuer,
+                "default",
+                &id,
+                ClaimsGrant {
+                    audience: config.audience.clone(),
+                    scope: "orders:read".to_owned(),
+                    scope_restricted: false,
+                    iat: claims.iat,
+                    lifetime_secs: config.token_lifetime_secs,
+                },
+                claims.jti.clone(),
+            );
+            assert_eq!(claims, expected);
         }
 
         #[test]
