@@ -656,6 +656,21 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
             .keep_alive_ms
             .saturating_add(settings.server.header_timeout_ms),
     );
+    // Blocking work is storage (at most `pool_size` at once), argon2 (at most the
+    // hashing concurrency, with a bounded queue waiting for a slot) and little else: a
+    // worker's blocking pool needs no more threads than that. tokio's default (512
+    // shared by the workers) let cold traffic grow the thread count, and the memory of
+    // each thread, to far more than could make progress (docs/SCALE.md).
+    let blocking_threads = usize::try_from(settings.database.pool_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(
+            settings
+                .security
+                .hashing_concurrency
+                .unwrap_or(keyward_core::CoreConfig::default().hashing_concurrency),
+        )
+        .saturating_add(settings.security.hashing_queue)
+        .max(2);
     let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let result = actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
@@ -681,6 +696,7 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
                 .configure(keyward_http::configure)
         })
         .workers(workers)
+        .worker_max_blocking_threads(blocking_threads)
         // Every phase of a connection has a deadline, so a client that stops sending
         // holds a connection for a bounded time: the head (then 408), the body (read by
         // the routes, then 408), idle keep-alive, and the shutdown of a closing

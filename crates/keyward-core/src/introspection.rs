@@ -12,10 +12,10 @@ use keyward_domain::Permission;
 
 use crate::access::{AppCredential, CredentialKind, PrincipalKind};
 use crate::clock::Io;
-use crate::error::{from_memory, with_io, Error, Stop, Step};
+use crate::error::{from_memory, with_io, Error, Step, Stop};
 use crate::issue::AuthenticatedClient;
-use crate::ClientCredentials;
 use crate::issuers::environment_issuer;
+use crate::ClientCredentials;
 use crate::Keyward;
 
 /// The permission an app needs to introspect.

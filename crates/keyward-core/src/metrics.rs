@@ -308,16 +308,17 @@ impl Metrics {
     /// `/api/v1/environments/{env}`; `unmatched` for unknown paths, so a scan cannot
     /// create series), `status` the status code.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
-        self.http_requests
-            .with_label_values(&[route, method, class])
-            .observe(elapsed.as_secs_f64());
+        self.request_series(route, method, status).observe(elapsed);
+    }
+
+    /// The series [`Self::observe_request`] records into for this route, method and
+    /// status class: a caller that keeps it (per route, on its own thread) records
+    /// without the label lookup.
+    pub fn request_series(&self, route: &str, method: &str, status: u16) -> RequestSeries {
+        RequestSeries(
+            self.http_requests
+                .with_label_values(&[route, method, status_class(status)]),
+        )
     }
 
     /// How long ago the change feed was last read successfully (`None`: never).
@@ -437,5 +438,34 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
+    }
+}
+
+/// The status class label of a status code (`2xx`, `4xx`, …).
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// One series of the request-latency histogram (a route, a method, a status class),
+/// resolved once: see [`Metrics::request_series`].
+#[derive(Clone)]
+pub struct RequestSeries(prometheus::Histogram);
+
+impl RequestSeries {
+    /// Records one request's latency.
+    pub fn observe(&self, elapsed: Duration) {
+        self.0.observe(elapsed.as_secs_f64());
+    }
+}
+
+impl std::fmt::Debug for RequestSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestSeries")
     }
 }

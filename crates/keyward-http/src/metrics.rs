@@ -41,7 +41,7 @@ pub async fn record_metrics(
     if let Some(core) = request.app_data::<web::Data<Keyward>>() {
         let route = request.app_data::<crate::serving::RouteLabel>();
         core.metrics().observe_request(
-            route.map_or("unmatched", |r| &r.0),
+            route.map_or("unmatched", |r| &r.pattern),
             method,
             res.status().as_u16(),
             started.elapsed(),

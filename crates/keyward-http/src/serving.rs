@@ -4,6 +4,7 @@
 //! the request in progress on its connection, answers CORS preflights and adds the CORS
 //! headers, and records the request's latency under its route pattern.
 
+use std::cell::RefCell;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -14,6 +15,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::HeaderValue;
 use actix_web::web;
+use keyward_core::metrics::{status_class, RequestSeries};
 use keyward_core::Keyward;
 
 use crate::body::in_flight;
@@ -23,8 +25,43 @@ use crate::metrics::method_label;
 /// The route pattern a resource serves (`/api/v1/environments/{env}`), attached to the
 /// resource when it is registered, so that the metrics label a request without matching
 /// its path against the route table a second time.
-#[derive(Debug, Clone)]
-pub(crate) struct RouteLabel(pub(crate) Rc<str>);
+///
+/// It also keeps the histogram series its requests were recorded into, resolved on
+/// first use: an app's resources are built per worker, so each worker has its own
+/// (a `RefCell`, no lock), and a warm route's request skips the label lookup.
+#[derive(Debug)]
+pub(crate) struct RouteLabel {
+    pub(crate) pattern: Rc<str>,
+    series: RefCell<Vec<(&'static str, &'static str, RequestSeries)>>,
+}
+
+impl RouteLabel {
+    pub(crate) fn new(pattern: String) -> Self {
+        Self {
+            pattern: pattern.into(),
+            series: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Records one request of this route.
+    pub(crate) fn observe(
+        &self,
+        metrics: &keyward_core::Metrics,
+        method: &'static str,
+        status: u16,
+        elapsed: std::time::Duration,
+    ) {
+        let class = status_class(status);
+        let mut series = self.series.borrow_mut();
+        if let Some((_, _, s)) = series.iter().find(|(m, c, _)| *m == method && *c == class) {
+            s.observe(elapsed);
+            return;
+        }
+        let s = metrics.request_series(&self.pattern, method, status);
+        s.observe(elapsed);
+        series.push((method, class, s));
+    }
+}
 
 /// Wraps the app: connection tracking (for [`crate::watch_connection`]), CORS (with a
 /// [`crate::CorsPolicy`] in the app data), and, when `request_latency` is on, the request
@@ -148,13 +185,18 @@ where
                 if let Some((started, method)) = timing.take() {
                     let request = res.request();
                     if let Some(core) = request.app_data::<web::Data<Keyward>>() {
-                        let route = request.app_data::<RouteLabel>();
-                        core.metrics().observe_request(
-                            route.map_or("unmatched", |r| &r.0),
-                            method,
-                            res.status().as_u16(),
-                            started.elapsed(),
-                        );
+                        let status = res.status().as_u16();
+                        match request.app_data::<RouteLabel>() {
+                            Some(route) => {
+                                route.observe(core.metrics(), method, status, started.elapsed())
+                            }
+                            None => core.metrics().observe_request(
+                                "unmatched",
+                                method,
+                                status,
+                                started.elapsed(),
+                            ),
+                        }
                     }
                 }
                 Poll::Ready(Ok(res.map_into_left_body()))

@@ -139,7 +139,7 @@ impl<'a> Routes<'a> {
         // The pattern the metrics label the resource's requests with.
         endpoint.resource = endpoint
             .resource
-            .app_data(crate::serving::RouteLabel(path.into()));
+            .app_data(crate::serving::RouteLabel::new(path));
         self.cfg.service(endpoint);
         self
     }
