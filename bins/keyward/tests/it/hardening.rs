@@ -664,3 +664,64 @@ fn first_tokens_of_many_distinct_apps_do_not_grow_resident_memory() {
         mib(after_creates)
     );
 }
+
+/// The thread count of the server process (`Threads:` in `/proc/<pid>/status`).
+fn thread_count(s: &Server) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("Threads: line")
+}
+
+#[test]
+fn cold_requests_cannot_grow_the_blocking_threads_past_what_can_make_progress() {
+    // Each worker's blocking pool holds at most the database pool, the hashing slots
+    // and the hashing queue (2 + 1 + 2 = 5 here): a flood of requests that each need
+    // storage (unknown, well-formed API keys) waits for those threads instead of
+    // starting one thread per request (tokio's default allows 512).
+    let s = Server::start_with(&[
+        ("KEYWARD__SERVER__WORKERS", "2"),
+        ("KEYWARD__DATABASE__POOL_SIZE", "2"),
+        ("KEYWARD__SECURITY__HASHING_CONCURRENCY", "1"),
+        ("KEYWARD__SECURITY__HASHING_QUEUE", "2"),
+    ]);
+    let before = thread_count(&s);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..48)
+        .map(|_| {
+            let (stop, refused) = (stop.clone(), refused.clone());
+            let url = s.url("/oauth2/status");
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = keyward_core::secret::ApiKeySecret::generate(&mut rand_core::OsRng);
+                    if let Ok(r) = http.get(&url).bearer_auth(key.expose()).send() {
+                        assert_eq!(r.status().as_u16(), 401, "an unknown API key");
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut most = before;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        most = most.max(thread_count(&s));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client");
+    }
+    let refused = refused.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(refused > 100, "the flood ran ({refused} requests)");
+    assert!(
+        most <= before + 2 * 5,
+        "threads: {before} before, {most} at most during {refused} cold requests"
+    );
+    // And the server still answers.
+    assert_eq!(s.get_anonymous("/healthz").status().as_u16(), 200);
+}
