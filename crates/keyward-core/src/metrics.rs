@@ -74,7 +74,7 @@ pub struct Metrics {
     tokens_issued_signed: IntCounter,
     tokens_issued_reused: IntCounter,
     tokens_refused: IntCounterVec,
-    http_requests: HistogramVec,
+    http_requests: RequestHistogram,
     /// Signature-verified tokens (per token text).
     pub(crate) token_cache: HitMiss,
     /// Secrets already verified with argon2 (per client ID and secret).
@@ -212,12 +212,12 @@ impl Metrics {
             tokens_issued_signed: issued.with_label_values(&["signed"]),
             tokens_issued_reused: issued.with_label_values(&["reused"]),
             tokens_refused,
-            http_requests: histogram_vec(
+            http_requests: register(
                 &r,
-                "http_request_duration_seconds",
-                "HTTP requests by route pattern, method and status class, from the request's arrival at the app to its response.",
-                LATENCY_BUCKETS,
-                &["route", "method", "status"],
+                RequestHistogram::new(
+                    "http_request_duration_seconds",
+                    "HTTP requests by route pattern, method and status class, from the request's arrival at the app to its response.",
+                ),
             ),
             token_cache: HitMiss::new(&lookups, "token"),
             secret_cache: HitMiss::new(&lookups, "secret"),
@@ -308,17 +308,22 @@ impl Metrics {
     /// `/api/v1/environments/{env}`; `unmatched` for unknown paths, so a scan cannot
     /// create series), `status` the status code.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        self.request_series(route, method, status).observe(elapsed);
+        self.http_requests
+            .shared
+            .with_label_values(&[route, method, status_class(status)])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The series [`Self::observe_request`] records into for this route, method and
     /// status class: a caller that keeps it (per route, on its own thread) records
     /// without the label lookup.
+    ///
+    /// Each call makes a series of its own (merged with the others of the same labels
+    /// when the metrics are rendered): a worker thread that keeps its own series never
+    /// writes a cache line another worker writes.
     pub fn request_series(&self, route: &str, method: &str, status: u16) -> RequestSeries {
-        RequestSeries(
-            self.http_requests
-                .with_label_values(&[route, method, status_class(status)]),
-        )
+        self.http_requests
+            .shard(route, method, status_class(status))
     }
 
     /// How long ago the change feed was last read successfully (`None`: never).
@@ -418,6 +423,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn per_thread_request_series_render_as_one_histogram() {
+        let m = Metrics::new();
+        // Two workers' own series for one label set, the shared path, and another set.
+        let a = m.request_series("/oauth2/status", "GET", 200);
+        let b = m.request_series("/oauth2/status", "GET", 204);
+        a.observe(Duration::from_micros(50));
+        a.observe(Duration::from_millis(20));
+        b.observe(Duration::from_micros(70));
+        m.observe_request("/oauth2/status", "GET", 200, Duration::from_micros(60));
+        m.request_series("/oauth2/token", "POST", 401)
+            .observe(Duration::from_micros(90));
+        let text = m.render();
+        let series = r#"keyward_http_request_duration_seconds_count{method="GET",route="/oauth2/status",status="2xx"}"#;
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with(series))
+                .collect::<Vec<_>>(),
+            vec![format!("{series} 4")],
+            "{text}"
+        );
+        let buckets = |le: &str| {
+            let line = format!(
+                r#"keyward_http_request_duration_seconds_bucket{{method="GET",route="/oauth2/status",status="2xx",le="{le}"}}"#
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("no bucket {le}: {text}"))
+                .to_owned()
+        };
+        assert_eq!(buckets("+Inf"), "4");
+        assert_eq!(buckets("0.001"), "3", "three of the four took under 1 ms");
+        assert!(text.contains(
+            r#"keyward_http_request_duration_seconds_count{method="POST",route="/oauth2/token",status="4xx"} 1"#
+        ));
+    }
+
+    #[test]
     fn every_metric_is_defined_and_rendered_with_the_keyward_prefix() {
         let m = Metrics::new();
         m.token_issued(true);
@@ -467,5 +510,125 @@ impl RequestSeries {
 impl std::fmt::Debug for RequestSeries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RequestSeries")
+    }
+}
+
+/// One thread's own series of the request histogram: its labels (route, method,
+/// status class) and its histogram.
+type Shard = ([String; 3], Histogram);
+
+/// The request-latency histogram: one family (`http_request_duration_seconds`, labels
+/// `route`, `method`, `status`) made of a shared labelled histogram and of shards —
+/// standalone histograms a caller keeps for one label set on one thread
+/// ([`Metrics::request_series`]). Rendering sums every shard into the series of its
+/// labels, so the output is the same as one histogram's.
+#[derive(Clone)]
+struct RequestHistogram {
+    shared: HistogramVec,
+    help: String,
+    shards: Arc<std::sync::Mutex<Vec<Shard>>>,
+}
+
+impl RequestHistogram {
+    fn new(name: &str, help: &str) -> Self {
+        Self {
+            shared: HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                &["route", "method", "status"],
+            )
+            .unwrap_or_else(|_| unreachable_metric()),
+            help: help.to_owned(),
+            shards: Arc::default(),
+        }
+    }
+
+    fn shard(&self, route: &str, method: &str, class: &str) -> RequestSeries {
+        let histogram = Histogram::with_opts(
+            HistogramOpts::new("shard", self.help.clone()).buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        self.shards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((
+                [route.to_owned(), method.to_owned(), class.to_owned()],
+                histogram.clone(),
+            ));
+        RequestSeries(histogram)
+    }
+}
+
+impl Collector for RequestHistogram {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.shared.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        use prometheus::proto::{LabelPair, Metric};
+        let mut families = self.shared.collect();
+        let Some(family) = families.first_mut() else {
+            return families;
+        };
+        let shards = self
+            .shards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for ([route, method, class], histogram) in shards {
+            let Some(part) = histogram
+                .collect()
+                .first()
+                .and_then(|f| f.get_metric().first().map(|m| m.get_histogram().clone()))
+            else {
+                continue;
+            };
+            // Label pairs in name order, as the labelled histogram writes them.
+            let labels = [("method", &method), ("route", &route), ("status", &class)];
+            let same = |m: &Metric| {
+                m.get_label().len() == labels.len()
+                    && m.get_label()
+                        .iter()
+                        .zip(labels.iter())
+                        .all(|(l, (n, v))| l.name() == *n && l.value() == v.as_str())
+            };
+            let metrics = family.mut_metric();
+            match metrics.iter_mut().find(|m| same(m)) {
+                Some(metric) => {
+                    let mut sum = metric.get_histogram().clone();
+                    sum.set_sample_count(sum.get_sample_count() + part.get_sample_count());
+                    sum.set_sample_sum(sum.get_sample_sum() + part.get_sample_sum());
+                    let buckets = sum
+                        .get_bucket()
+                        .iter()
+                        .zip(part.get_bucket())
+                        .map(|(a, b)| {
+                            let mut bucket = a.clone();
+                            bucket
+                                .set_cumulative_count(a.cumulative_count() + b.cumulative_count());
+                            bucket
+                        })
+                        .collect();
+                    sum.set_bucket(buckets);
+                    metric.set_histogram(sum);
+                }
+                None => {
+                    let mut metric = Metric::default();
+                    metric.set_label(
+                        labels
+                            .iter()
+                            .map(|(n, v)| {
+                                let mut pair = LabelPair::default();
+                                pair.set_name((*n).to_owned());
+                                pair.set_value((*v).clone());
+                                pair
+                            })
+                            .collect(),
+                    );
+                    metric.set_histogram(part);
+                    metrics.push(metric);
+                }
+            }
+        }
+        families
     }
 }
