@@ -663,13 +663,8 @@ fn serve(settings: Settings, allow_empty: bool) -> anyhow::Result<()> {
     // each thread, to far more than could make progress (docs/SCALE.md).
     let blocking_threads = usize::try_from(settings.database.pool_size)
         .unwrap_or(usize::MAX)
-        .saturating_add(
-            settings
-                .security
-                .hashing_concurrency
-                .unwrap_or(keyward_core::CoreConfig::default().hashing_concurrency),
-        )
-        .saturating_add(settings.security.hashing_queue)
+        .saturating_add(core.config().hashing_concurrency)
+        .saturating_add(core.config().hashing_queue)
         .max(2);
     let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let result = actix_web::rt::System::new().block_on(async move {

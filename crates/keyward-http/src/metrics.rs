@@ -37,16 +37,7 @@ pub async fn record_metrics(
     let started = Instant::now();
     let method = method_label(req.method());
     let res = next.call(req).await?;
-    let request = res.request();
-    if let Some(core) = request.app_data::<web::Data<Keyward>>() {
-        let route = request.app_data::<crate::serving::RouteLabel>();
-        core.metrics().observe_request(
-            route.map_or("unmatched", |r| &r.pattern),
-            method,
-            res.status().as_u16(),
-            started.elapsed(),
-        );
-    }
+    crate::serving::observe(res.request(), method, res.status().as_u16(), started);
     Ok(res)
 }
 

@@ -183,24 +183,29 @@ where
                     cors::decorate(res.headers_mut(), allowed);
                 }
                 if let Some((started, method)) = timing.take() {
-                    let request = res.request();
-                    if let Some(core) = request.app_data::<web::Data<Keyward>>() {
-                        let status = res.status().as_u16();
-                        match request.app_data::<RouteLabel>() {
-                            Some(route) => {
-                                route.observe(core.metrics(), method, status, started.elapsed())
-                            }
-                            None => core.metrics().observe_request(
-                                "unmatched",
-                                method,
-                                status,
-                                started.elapsed(),
-                            ),
-                        }
-                    }
+                    observe(res.request(), method, res.status().as_u16(), started);
                 }
                 Poll::Ready(Ok(res.map_into_left_body()))
             }
         }
+    }
+}
+
+/// Records a finished request in the histogram of the core in `request`'s app data,
+/// under its route's label (`unmatched` when no resource matched).
+pub(crate) fn observe(
+    request: &actix_web::HttpRequest,
+    method: &'static str,
+    status: u16,
+    started: Instant,
+) {
+    let Some(core) = request.app_data::<web::Data<Keyward>>() else {
+        return;
+    };
+    match request.app_data::<RouteLabel>() {
+        Some(route) => route.observe(core.metrics(), method, status, started.elapsed()),
+        None => core
+            .metrics()
+            .observe_request("unmatched", method, status, started.elapsed()),
     }
 }

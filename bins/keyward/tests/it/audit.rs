@@ -486,19 +486,7 @@ fn a_user_with_roles_per_environment_reads_where_they_hold_audit_read() {
     );
     assert_eq!(r.status, 201, "{r:?}");
     let http = reqwest::blocking::Client::new();
-    let login = http
-        .post(s.url("/console/session"))
-        .json(&json!({"username": "dana", "password": PASSWORD}))
-        .send()
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = s.console_session("dana", PASSWORD).cookie;
     let get = |query: &str| {
         let res = http
             .get(s.url(&format!("/api/v1/audit{query}")))
@@ -612,23 +600,7 @@ fn keys_secrets_bindings_identity_providers_and_sessions_are_recorded_too() {
     );
     assert_eq!(r.status, 201);
     let http = reqwest::blocking::Client::new();
-    let login = http
-        .post(s.url("/console/session"))
-        .json(&json!({"username": "erin", "password": PASSWORD}))
-        .send()
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = login.json::<Value>().unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ConsoleSession { cookie, csrf } = s.console_session("erin", PASSWORD);
     let new_password = "another long password 42";
     let r = http
         .post(s.url("/console/session/password"))

@@ -35,16 +35,6 @@ fn log_in(b: &Browser, s: &Server, username: &str, password: &str) {
     b.wait_text("Add Client App");
 }
 
-/// A console session over plain HTTP: the cookie and the CSRF token.
-struct HttpSession {
-    cookie: String,
-    csrf: String,
-}
-
-fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().trim().to_owned()
-}
-
 fn http_login(s: &Server, username: &str, password: &str) -> reqwest::blocking::Response {
     Client::new()
         .post(s.url("/console/session"))
@@ -53,22 +43,15 @@ fn http_login(s: &Server, username: &str, password: &str) -> reqwest::blocking::
         .unwrap()
 }
 
-fn http_session(s: &Server, username: &str) -> HttpSession {
-    let res = http_login(s, username, PASSWORD);
-    assert_eq!(res.status(), 200);
-    let cookie = cookie_pair(res.headers()["set-cookie"].to_str().unwrap());
-    let body: Value = res.json().unwrap();
-    HttpSession {
-        cookie,
-        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-    }
+fn http_session(s: &Server, username: &str) -> ConsoleSession {
+    s.console_session(username, PASSWORD)
 }
 
 fn with_cookie(
     s: &Server,
     method: reqwest::Method,
     path: &str,
-    session: &HttpSession,
+    session: &ConsoleSession,
     csrf: Option<&str>,
     body: Option<Value>,
 ) -> reqwest::blocking::Response {

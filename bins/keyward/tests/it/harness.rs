@@ -415,6 +415,30 @@ impl Server {
         self.child.id()
     }
 
+    /// Logs a user in to the console over HTTP (`POST /console/session`): the session
+    /// cookie (`name=value`) and the CSRF token. Panics unless 200.
+    pub fn console_session(&self, username: &str, password: &str) -> ConsoleSession {
+        let res = Client::new()
+            .post(self.url("/console/session"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .expect("console login");
+        assert_eq!(res.status(), 200, "console login of {username}");
+        let cookie = res.headers()["set-cookie"]
+            .to_str()
+            .expect("set-cookie")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let body: Value = res.json().expect("login body");
+        ConsoleSession {
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("csrf_token").to_owned(),
+        }
+    }
+
     /// The server's resident memory (`VmRSS` in `/proc/<pid>/status`), in KiB.
     pub fn resident_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
@@ -634,4 +658,12 @@ impl Drop for Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A console session opened over HTTP by [`Server::console_session`].
+pub struct ConsoleSession {
+    /// The session cookie, `name=value`.
+    pub cookie: String,
+    /// The CSRF token that state-changing calls carry in `X-CSRF-Token`.
+    pub csrf: String,
 }
