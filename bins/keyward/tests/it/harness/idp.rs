@@ -88,7 +88,9 @@ impl Idp {
                 err_log.lock().unwrap().push_str(&line);
             }
         });
-        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        // Node.js can take long to start when every core runs tests (CI saw a start
+        // over 30 s in the PostgreSQL pass); a start is waited for, not timed.
+        if rx.recv_timeout(Duration::from_secs(120)).is_err() {
             let _ = child.kill();
             panic!("oidc-provider did not start: {}", log.lock().unwrap());
         }
