@@ -291,6 +291,9 @@ pub struct Validator {
     federation: std::sync::OnceLock<Arc<Federation>>,
     /// Checked before every decision (a remote validator fails closed when stale).
     liveness: std::sync::OnceLock<crate::remote::Liveness>,
+    /// Moves on every key reload (warm answers computed before it moved no longer hold:
+    /// a retired key stops vouching for its tokens).
+    keys_version: crate::sharded::Padded<std::sync::atomic::AtomicU64>,
     config: ValidatorConfig,
     clock: Arc<dyn Clock>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -332,6 +335,7 @@ impl Validator {
             usage: None,
             federation: std::sync::OnceLock::new(),
             liveness: std::sync::OnceLock::new(),
+            keys_version: crate::sharded::Padded(std::sync::atomic::AtomicU64::new(0)),
             config,
             clock,
         })
@@ -418,7 +422,31 @@ impl Validator {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .retain(|_, v| ring.knows(&v.kid));
+        self.keys_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
+    }
+
+    /// How many times the keys were reloaded.
+    pub(crate) fn keys_version(&self) -> u64 {
+        self.keys_version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Why no credential may be accepted now (a remote validator whose view of live
+    /// state is too old), if so.
+    pub(crate) fn liveness_refusal(&self) -> Option<&'static str> {
+        self.liveness.get().and_then(|check| check())
+    }
+
+    /// Where API-key uses are recorded (the server only).
+    pub(crate) fn usage(&self) -> Option<&Arc<PendingUsage>> {
+        self.usage.as_ref()
+    }
+
+    /// The claims of a token whose signature was verified before, if remembered
+    /// (without counting a lookup).
+    pub(crate) fn remembered(&self, token: &str) -> Option<Arc<AccessTokenClaims>> {
+        self.remembered_claims(token)
     }
 
     /// Applies changes committed elsewhere; returns them for other caches to follow.
@@ -474,8 +502,19 @@ impl Validator {
     }
 
     /// [`Self::authenticate`] from memory only: `None` when the answer needs storage.
+    ///
+    /// A credential this thread accepted moments ago is answered from its warm
+    /// answers when nothing it depends on has changed (see the `warm` module).
     pub fn authenticate_from_memory(&self, bearer: &str) -> Option<Result<Principal, Error>> {
-        from_memory(self.authenticate_step(bearer, Io::Forbidden))
+        if let Some(principal) = self.warm_principal(bearer) {
+            return Some(Ok(principal));
+        }
+        let stamp = self.warm_stamp();
+        let answer = from_memory(self.authenticate_step(bearer, Io::Forbidden));
+        if let Some(Ok(principal)) = &answer {
+            self.remember_warm_principal(bearer, stamp, principal);
+        }
+        answer
     }
 
     pub(crate) fn authenticate_step(&self, bearer: &str, io: Io) -> Step<Principal> {

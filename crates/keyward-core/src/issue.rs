@@ -183,18 +183,23 @@ impl IssuerCaches {
     /// cache never holds the secret, the key lives only in this process's memory, and a
     /// new secret (a new stored hash) can never match an old entry — so entries need no
     /// invalidation. Status and deletion are checked after this, on every request.
-    fn mac(&self, client_id: &ClientId, stored_hash: &str, secret: &str) -> [u8; 32] {
+    pub(crate) fn mac(&self, client_id: &ClientId, stored_hash: &str, secret: &str) -> [u8; 32] {
         self.mac_parts(&[client_id.as_str(), stored_hash, secret])
     }
 
     /// A keyed hash of several parts (each followed by a NUL).
     pub(crate) fn mac_parts(&self, parts: &[&str]) -> [u8; 32] {
+        self.mac_bytes(parts.iter().map(|p| p.as_bytes()))
+    }
+
+    /// A keyed hash of several byte strings (each followed by a NUL).
+    pub(crate) fn mac_bytes<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> [u8; 32] {
         let mut mac = match HmacSha256::new_from_slice(&self.mac_key) {
             Ok(m) => m,
             Err(_) => return [0; 32],
         };
         for part in parts {
-            mac.update(part.as_bytes());
+            mac.update(part);
             mac.update(&[0]);
         }
         mac.finalize().into_bytes().into()
@@ -212,6 +217,15 @@ impl IssuerCaches {
         verified
             .get(mac)
             .is_some_and(|at| (now - *at).num_seconds() < VERIFIED_SECRET_TTL_SECS)
+    }
+
+    /// When this secret was verified, if it is remembered (whether or not still trusted).
+    pub(crate) fn verified_at(&self, mac: &[u8; 32]) -> Option<DateTime<Utc>> {
+        self.verified
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(mac)
+            .copied()
     }
 
     fn remember_verified(&self, mac: [u8; 32], now: DateTime<Utc>) {
@@ -232,6 +246,27 @@ impl IssuerCaches {
         (r.exp - now > lifetime / 2 && r.iat <= now).then(|| r.clone())
     }
 
+    /// Issued-at and expiry of the reusable token remembered for this grant, if it is
+    /// `token`.
+    pub(crate) fn reusable_times(
+        &self,
+        app: AppId,
+        scope: &str,
+        restricted: bool,
+        audience: &str,
+        token: &str,
+    ) -> Option<(i64, i64)> {
+        let key: ReuseKey = (app, scope.to_owned(), restricted, audience.to_owned());
+        let reuse = self
+            .reuse
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        reuse
+            .get(&key)
+            .filter(|r| r.token == token)
+            .map(|r| (r.iat, r.exp))
+    }
+
     fn remember_reusable(&self, key: ReuseKey, r: Reusable) {
         let mut reuse = self
             .reuse
@@ -245,7 +280,7 @@ impl IssuerCaches {
 /// past their end at `now`) whose hint matches the presented secret's, or that have no
 /// hint; when none does, the current secret alone (it will fail: every wrong secret
 /// costs one verification, like a right one).
-fn candidates<'a>(
+pub(crate) fn candidates<'a>(
     stored: &'a [StoredSecret],
     hint: &str,
     now: DateTime<Utc>,
@@ -314,11 +349,53 @@ impl Keyward {
 
     /// [`Self::issue_token`] from memory only (a warm client): `None` when the answer
     /// needs storage or argon2.
+    ///
+    /// A repeat request is answered from this thread's warm answers when nothing it
+    /// depends on has changed (see the `warm` module): no lock, no shared write.
     pub fn issue_token_from_memory(
         &self,
         request: &TokenRequest,
     ) -> Option<Result<IssuedToken, Error>> {
-        from_memory(self.issue_token_step(request, Io::Forbidden))
+        let key = self.warm_key(request);
+        if let Some(answer) = key.as_ref().and_then(|k| self.warm_token(k)) {
+            return Some(Ok(answer));
+        }
+        self.issue_token_from_memory_as(request, key)
+    }
+
+    /// A token request answered moments ago on this thread, recognised by its wire
+    /// form before it is parsed: `wire` is every part of the HTTP request its meaning
+    /// comes from (for Keyward's token endpoint: the `Authorization` headers, the
+    /// content type and the body), exactly as received. `None` for anything else; the
+    /// caller then parses the request and calls [`Self::issue_token_from_wire`].
+    pub fn warm_token_for_wire(&self, wire: &[&[u8]]) -> Option<IssuedToken> {
+        self.warm_token(&self.warm_wire_key(wire)?)
+    }
+
+    /// [`Self::issue_token_from_memory`] for a request parsed from `wire`: the answer
+    /// is remembered under its wire form, so that [`Self::warm_token_for_wire`]
+    /// recognises the next identical request without parsing it.
+    pub fn issue_token_from_wire(
+        &self,
+        request: &TokenRequest,
+        wire: &[&[u8]],
+    ) -> Option<Result<IssuedToken, Error>> {
+        let key = self.warm_key(request).and(self.warm_wire_key(wire));
+        self.issue_token_from_memory_as(request, key)
+    }
+
+    /// The answer from memory, remembered on this thread under `key` when it may be.
+    fn issue_token_from_memory_as(
+        &self,
+        request: &TokenRequest,
+        key: Option<[u8; 32]>,
+    ) -> Option<Result<IssuedToken, Error>> {
+        let stamp = self.warm_stamp();
+        let answer = from_memory(self.issue_token_step(request, Io::Forbidden));
+        if let (Some(key), Some(Ok(issued))) = (key, &answer) {
+            self.remember_warm_token(key, stamp, request, issued);
+        }
+        answer
     }
 
     fn issue_token_step(&self, request: &TokenRequest, io: Io) -> Step<IssuedToken> {

@@ -45,11 +45,13 @@ mod revocation;
 mod roles;
 pub mod secret;
 pub mod sessions;
+mod sharded;
 mod signing;
 #[cfg(test)]
 mod testkit;
 mod throttle;
 mod usage;
+mod warm;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -23,6 +23,7 @@ use crate::bounded::BoundedMap;
 use crate::clock::Io;
 use crate::error::{Error, Step, Stop};
 use crate::metrics::Metrics;
+use crate::sharded::Padded;
 
 /// Most entries per map; beyond it the least recently used entries make room.
 const MAX_ENTRIES: usize = 100_000;
@@ -104,7 +105,9 @@ pub struct LiveState {
     /// servers have none and never hold a hash.
     secrets: Option<Arc<dyn AppStore>>,
     maps: RwLock<Maps>,
-    epoch: AtomicU64,
+    /// Bumped by every invalidation (on a line of its own: warm answers read it on
+    /// every request).
+    epoch: Padded<AtomicU64>,
     last_seq: AtomicI64,
     metrics: Arc<Metrics>,
 }
@@ -125,10 +128,16 @@ impl LiveState {
             source,
             secrets: None,
             maps: RwLock::new(Maps::default()),
-            epoch: AtomicU64::new(0),
+            epoch: Padded(AtomicU64::new(0)),
             last_seq: AtomicI64::new(last),
             metrics,
         })
+    }
+
+    /// The invalidation count: it moves whenever a change may have touched what this
+    /// state says (warm answers computed before it moved no longer hold).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// How many apps' live states are held in memory.

@@ -17,6 +17,7 @@ use prometheus::{
 };
 
 use crate::federation::{Upstream, UpstreamError};
+use crate::sharded::ShardedCount;
 
 /// Latency buckets (seconds) from 50 µs (a warm-path answer) to 10 s (an IdP timeout).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -43,18 +44,18 @@ const REFUSAL_REASONS: &[&str] = &[
     "server_error",
 ];
 
-/// One cache's hit and miss counters.
+/// One cache's hit and miss counters (counted per thread: every warm request counts).
 #[derive(Clone)]
 pub(crate) struct HitMiss {
-    hit: IntCounter,
-    miss: IntCounter,
+    hit: HotCounter,
+    miss: HotCounter,
 }
 
 impl HitMiss {
-    fn new(vec: &IntCounterVec, cache: &str) -> Self {
+    fn new(family: &CounterFamily, cache: &str) -> Self {
         Self {
-            hit: vec.with_label_values(&[cache, "hit"]),
-            miss: vec.with_label_values(&[cache, "miss"]),
+            hit: family.hot(&[cache, "hit"]),
+            miss: family.hot(&[cache, "miss"]),
         }
     }
 
@@ -71,8 +72,8 @@ impl HitMiss {
 /// The metrics of one Keyward core, and the registry that exposes them.
 pub struct Metrics {
     registry: Registry,
-    tokens_issued_signed: IntCounter,
-    tokens_issued_reused: IntCounter,
+    tokens_issued_signed: HotCounter,
+    tokens_issued_reused: HotCounter,
     tokens_refused: IntCounterVec,
     http_requests: RequestHistogram,
     /// Signature-verified tokens (per token text).
@@ -181,11 +182,13 @@ impl Metrics {
         )) {
             log::warn!("metrics: process collector: {e}");
         }
-        let issued = counter_vec(
+        let issued = register(
             &r,
-            "tokens_issued_total",
-            "Access tokens answered by the token endpoint: `signed` new, or `reused` (a repeat request answered with the token issued before).",
-            &["kind"],
+            CounterFamily::new(
+                "tokens_issued_total",
+                "Access tokens answered by the token endpoint: `signed` new, or `reused` (a repeat request answered with the token issued before).",
+                &["kind"],
+            ),
         );
         let tokens_refused = counter_vec(
             &r,
@@ -197,11 +200,13 @@ impl Metrics {
             // Present from the start at 0, so `rate()` and alerts see the series.
             let _ = tokens_refused.with_label_values(&[reason]);
         }
-        let lookups = counter_vec(
+        let lookups = register(
             &r,
-            "cache_lookups_total",
-            "Lookups in the in-memory caches that make the warm paths fast: `token` (signature-verified tokens), `secret` (argon2-verified secrets), `reuse` (tokens handed out again), `app` (apps' live state).",
-            &["cache", "result"],
+            CounterFamily::new(
+                "cache_lookups_total",
+                "Lookups in the in-memory caches that make the warm paths fast: `token` (signature-verified tokens), `secret` (argon2-verified secrets), `reuse` (tokens handed out again), `app` (apps' live state).",
+                &["cache", "result"],
+            ),
         );
         let argon2_refused = counter(
             &r,
@@ -209,8 +214,8 @@ impl Metrics {
             "argon2 operations refused at once because every slot was busy and the queue full (the request got 503).",
         );
         Self {
-            tokens_issued_signed: issued.with_label_values(&["signed"]),
-            tokens_issued_reused: issued.with_label_values(&["reused"]),
+            tokens_issued_signed: issued.hot(&["signed"]),
+            tokens_issued_reused: issued.hot(&["reused"]),
             tokens_refused,
             http_requests: register(
                 &r,
@@ -482,6 +487,42 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
     }
+
+    #[test]
+    fn counts_made_on_many_threads_render_as_one_series_each() {
+        let m = Arc::new(Metrics::new());
+        let threads: Vec<_> = (0..5)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        m.token_issued(true);
+                        m.app_cache.record(false);
+                    }
+                    m.token_issued(false);
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().is_ok());
+        }
+        let text = m.render();
+        for (needle, times) in [
+            ("keyward_tokens_issued_total{kind=\"reused\"} 1000\n", 1),
+            ("keyward_tokens_issued_total{kind=\"signed\"} 5\n", 1),
+            (
+                "keyward_cache_lookups_total{cache=\"app\",result=\"miss\"} 1000\n",
+                1,
+            ),
+            (
+                "keyward_cache_lookups_total{cache=\"app\",result=\"hit\"} 0\n",
+                1,
+            ),
+            ("keyward_tokens_issued_total{", 2),
+        ] {
+            assert_eq!(text.matches(needle).count(), times, "{needle} in\n{text}");
+        }
+    }
 }
 
 /// The status class label of a status code (`2xx`, `4xx`, …).
@@ -510,6 +551,97 @@ impl RequestSeries {
 impl std::fmt::Debug for RequestSeries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RequestSeries")
+    }
+}
+
+/// One series of a [`CounterFamily`] counted in per-thread shards.
+#[derive(Clone)]
+pub(crate) struct HotCounter(Arc<ShardedCount>);
+
+impl HotCounter {
+    /// Adds one (on this thread's shard: no cache line shared with another worker).
+    pub(crate) fn inc(&self) {
+        self.0.inc();
+    }
+}
+
+/// The series of a [`CounterFamily`] counted per thread: their label values, in the
+/// family's label order, and their count.
+type HotSeries = (Vec<String>, Arc<ShardedCount>);
+
+/// A counter family whose series are counted in per-thread shards ([`HotCounter`]):
+/// rendering adds each one's total into its labelled series, so the output is the same
+/// as an `IntCounterVec`'s.
+#[derive(Clone)]
+struct CounterFamily {
+    shared: IntCounterVec,
+    labels: Vec<String>,
+    hot: Arc<std::sync::Mutex<Vec<HotSeries>>>,
+}
+
+impl CounterFamily {
+    fn new(name: &str, help: &str, labels: &[&str]) -> Self {
+        Self {
+            shared: IntCounterVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|_| unreachable_metric()),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            hot: Arc::default(),
+        }
+    }
+
+    /// The series with these label values (present from the start at 0).
+    fn hot(&self, values: &[&str]) -> HotCounter {
+        let _ = self.shared.with_label_values(values);
+        let count = Arc::new(ShardedCount::default());
+        self.hot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((
+                values.iter().map(|v| (*v).to_owned()).collect(),
+                Arc::clone(&count),
+            ));
+        HotCounter(count)
+    }
+}
+
+impl Collector for CounterFamily {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.shared.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut families = self.shared.collect();
+        let Some(family) = families.first_mut() else {
+            return families;
+        };
+        let hot = self
+            .hot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for metric in family.mut_metric().iter_mut() {
+            let value_of = |name: &str| {
+                metric
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == name)
+                    .map(|l| l.value().to_owned())
+            };
+            let Some((_, count)) = hot.iter().find(|(values, _)| {
+                self.labels
+                    .iter()
+                    .zip(values)
+                    .all(|(n, v)| value_of(n).as_deref() == Some(v.as_str()))
+            }) else {
+                continue;
+            };
+            #[allow(clippy::as_conversions, clippy::cast_precision_loss)]
+            // a counter is exposed as a float; past 2^53 it rounds, like prometheus's own
+            let total = count.sum() as f64;
+            let mut counter = metric.get_counter().clone();
+            counter.set_value(counter.get_value() + total);
+            metric.set_counter(counter);
+        }
+        families
     }
 }
 

@@ -6,6 +6,7 @@
 //! never handed out again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
@@ -14,11 +15,15 @@ use keyward_store::{ChangeSubject, LiveSource, RevokedToken};
 use crate::access::CredentialKind;
 use crate::error::Error;
 use crate::issue::AuthenticatedClient;
+use crate::sharded::Padded;
 use crate::Keyward;
 
 /// Revoked token IDs with their expiry (Unix seconds).
 pub(crate) struct RevokedTokens {
     ids: RwLock<HashMap<String, i64>>,
+    /// Moves on every addition (on a line of its own, away from the lock word): warm
+    /// answers computed before it moved no longer hold.
+    version: Padded<AtomicU64>,
 }
 
 impl RevokedTokens {
@@ -26,6 +31,7 @@ impl RevokedTokens {
     pub(crate) fn load(source: &dyn LiveSource, now: DateTime<Utc>) -> Result<Self, Error> {
         let tokens = Self {
             ids: RwLock::new(HashMap::new()),
+            version: Padded(AtomicU64::new(0)),
         };
         tokens.reload(source, now)?;
         Ok(tokens)
@@ -37,10 +43,12 @@ impl RevokedTokens {
             .into_iter()
             .map(|t| (t.jti, t.expires_at.timestamp()))
             .collect();
-        *self
+        let mut ids = self
             .ids
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ids = fresh;
+        self.version.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -62,6 +70,7 @@ impl RevokedTokens {
         for change in changes {
             if let ChangeSubject::TokenRevoked { jti, expires_at } = change {
                 ids.insert(jti.clone(), expires_at.timestamp());
+                self.version.fetch_add(1, Ordering::AcqRel);
             }
         }
         let now = now.timestamp();
@@ -71,10 +80,17 @@ impl RevokedTokens {
 
     /// Adds a token revoked by this process (before the feed brings it back).
     pub(crate) fn insert(&self, jti: &str, exp: i64) {
-        self.ids
+        let mut ids = self
+            .ids
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(jti.to_owned(), exp);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.insert(jti.to_owned(), exp);
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times the set has grown (or been reloaded).
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Whether the token with this `jti` was revoked.

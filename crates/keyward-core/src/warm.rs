@@ -1,0 +1,607 @@
+//! Warm token answers, kept per thread: the token endpoint's answer to a client that
+//! asked the same thing moments ago, given without taking a lock or writing a cache
+//! line another worker uses.
+//!
+//! The shared path answers a warm client from memory too, but through a dozen lock
+//! words and counters both workers write (live state, verified secrets, token reuse,
+//! last-use times); at two workers that sharing cost as much as the work itself
+//! (PERFORMANCE.md, third pass). An entry here is only ever a copy of what the shared
+//! path answered, stamped with what it depends on:
+//! - the live state's epoch, which every change of an app, secret, role or environment
+//!   bumps (in this process at once, from other processes through the change feed),
+//!   and the revocation set's version;
+//! - the second it stops being true by time alone: the end of the reuse window, the
+//!   end of the secret's grace period, the end of the verified secret's trust.
+//!
+//! A hit checks both and answers; anything else goes the shared way, which refreshes
+//! the entry. So status, roles, secrets and revocation are as live as on the shared
+//! path. Last-use times are recorded at most once a second per entry and thread.
+
+use std::cell::{Cell, RefCell};
+
+use chrono::Duration;
+use keyward_domain::{AppId, ClientId, CredentialId};
+
+use crate::access::{AppCredential, Principal, PrincipalKind, Validator};
+use crate::bounded::BoundedMap;
+use crate::clock::Io;
+use crate::issue::{
+    candidates, ClientCredentials, IssuedToken, TokenRequest, VERIFIED_SECRET_TTL_SECS,
+};
+use crate::secret::ApiKeySecret;
+use crate::secret::ClientSecret;
+use crate::Keyward;
+
+/// Most warm answers one thread keeps (about 1 KB each); beyond it the coldest go.
+const MAX_PER_THREAD: usize = 4096;
+
+thread_local! {
+    static TOKENS: RefCell<BoundedMap<[u8; 32], WarmToken>> =
+        RefCell::new(BoundedMap::new(MAX_PER_THREAD));
+}
+
+/// Most warm principals one thread keeps (a token's text and its principal, about
+/// 1 KB each); beyond it the coldest go.
+const MAX_PRINCIPALS_PER_THREAD: usize = 4096;
+
+thread_local! {
+    static PRINCIPALS: RefCell<BoundedMap<u64, WarmPrincipal>> =
+        RefCell::new(BoundedMap::new(MAX_PRINCIPALS_PER_THREAD));
+    /// This thread's seed for the principals' keys.
+    static SEED: std::collections::hash_map::RandomState =
+        std::collections::hash_map::RandomState::new();
+}
+
+/// What a warm answer was computed under: it holds while none has moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    epoch: u64,
+    revoked: u64,
+    keys: u64,
+}
+
+/// One remembered principal: the credential it was computed for, compared whole on
+/// every hit (the map's key hashes only its tail).
+struct WarmPrincipal {
+    stamp: Stamp,
+    credential: Box<str>,
+    /// The first second (Unix time) at which the credential is no longer valid by
+    /// time alone (`i64::MAX`: never).
+    until: i64,
+    principal: Principal,
+    /// For an API key: its identifier and app, whose last use is recorded.
+    api_key: Option<(CredentialId, AppId)>,
+    /// The second this thread last recorded the use.
+    used_at: Cell<i64>,
+}
+
+/// The map key of a credential: a seeded hash of its last 48 bytes (a token's
+/// signature, an API key's random part), so a 500-byte token is not hashed whole.
+fn principal_key(credential: &str) -> u64 {
+    use std::hash::BuildHasher;
+    let bytes = credential.as_bytes();
+    let tail = bytes.get(bytes.len().saturating_sub(48)..).unwrap_or(bytes);
+    SEED.with(|seed| seed.hash_one(tail))
+}
+
+impl Validator {
+    /// The state a warm answer depends on, read before the answer is computed.
+    pub(crate) fn warm_stamp(&self) -> Stamp {
+        Stamp {
+            epoch: self.live().epoch(),
+            revoked: self.revoked().version(),
+            keys: self.keys_version(),
+        }
+    }
+
+    /// The principal remembered on this thread for `credential`, if it still holds.
+    pub(crate) fn warm_principal(&self, credential: &str) -> Option<Principal> {
+        let key = principal_key(credential);
+        let stamp = self.warm_stamp();
+        PRINCIPALS.with(|cell| {
+            let map = cell.try_borrow().ok()?;
+            let entry = map.get(&key)?;
+            // A plain comparison: the entry was found by a seeded hash of the
+            // credential's random tail, so only the holder of the same credential
+            // reaches it, and what it compares against is that credential.
+            if entry.stamp != stamp || *entry.credential != *credential {
+                return None;
+            }
+            let now = self.clock().now();
+            let now_s = now.timestamp();
+            if now_s >= entry.until || self.liveness_refusal().is_some() {
+                return None;
+            }
+            let metrics = self.metrics();
+            match &entry.api_key {
+                Some((id, app)) => {
+                    if entry.used_at.get() != now_s {
+                        entry.used_at.set(now_s);
+                        if let Some(usage) = self.usage() {
+                            usage.api_key(id, *app, now);
+                        }
+                    }
+                }
+                None => metrics.token_cache.record(true),
+            }
+            metrics.app_cache.record(true);
+            Some(entry.principal.clone())
+        })
+    }
+
+    /// Remembers on this thread the principal the shared path just gave for
+    /// `credential` (computed after `stamp` was read): Keyward's own access tokens
+    /// (until they expire) and API keys (until theirs). Anything else is not kept.
+    pub(crate) fn remember_warm_principal(
+        &self,
+        credential: &str,
+        stamp: Stamp,
+        principal: &Principal,
+    ) {
+        let PrincipalKind::App {
+            app_id,
+            credential: kind,
+            ..
+        } = &principal.kind
+        else {
+            return;
+        };
+        let (until, api_key) = match kind {
+            AppCredential::AccessToken { token_id } => {
+                let Some(claims) = self.remembered(credential) else {
+                    return;
+                };
+                if claims.jti != *token_id {
+                    return;
+                }
+                (claims.exp, None)
+            }
+            AppCredential::ApiKey { key_id } => {
+                let Ok(key) = ApiKeySecret::parse(credential) else {
+                    return;
+                };
+                let Ok(Some(state)) = self.live().api_key(&key.digest(), Io::Forbidden) else {
+                    return;
+                };
+                if state.id != *key_id {
+                    return;
+                }
+                (
+                    state.expires_at.map_or(i64::MAX, |e| e.timestamp()),
+                    Some((key_id.clone(), *app_id)),
+                )
+            }
+            AppCredential::External { .. } => return,
+        };
+        let now_s = self.clock().now().timestamp();
+        if now_s >= until {
+            return;
+        }
+        let entry = WarmPrincipal {
+            stamp,
+            credential: credential.into(),
+            until,
+            principal: Principal {
+                address: None,
+                ..principal.clone()
+            },
+            api_key,
+            used_at: Cell::new(now_s),
+        };
+        PRINCIPALS.with(|cell| {
+            if let Ok(mut map) = cell.try_borrow_mut() {
+                map.insert(principal_key(credential), entry);
+            }
+        });
+    }
+}
+
+/// One remembered answer.
+struct WarmToken {
+    stamp: Stamp,
+    /// The first second (Unix time) at which it no longer holds by time alone.
+    until: i64,
+    iat: i64,
+    exp: i64,
+    token: String,
+    scope: String,
+    app: AppId,
+    secret: CredentialId,
+    /// The second this thread last recorded the use.
+    used_at: Cell<i64>,
+}
+
+impl Keyward {
+    /// The state a warm answer depends on, read before the answer is computed.
+    pub(crate) fn warm_stamp(&self) -> Stamp {
+        self.validator.warm_stamp()
+    }
+
+    /// The key of a token request a warm answer may serve: a client secret (Basic or
+    /// form), no `resource`, token reuse on. A keyed hash of the secret, client ID and
+    /// scope: only this process can compute it, and it holds no secret.
+    pub(crate) fn warm_key(&self, request: &TokenRequest) -> Option<[u8; 32]> {
+        if !self.config.token_reuse || request.resource.is_some() {
+            return None;
+        }
+        let ClientCredentials::Secret {
+            client_id,
+            client_secret,
+            ..
+        } = &request.client
+        else {
+            return None;
+        };
+        let (restricted, scope) = match &request.scope {
+            Some(s) => ("scope", s.as_str()),
+            None => ("all", ""),
+        };
+        Some(self.caches.mac_parts(&[
+            "warm token",
+            client_id,
+            client_secret.as_str(),
+            restricted,
+            scope,
+        ]))
+    }
+
+    /// The key of a request's wire form (see [`Keyward::warm_token_for_wire`]). Only a
+    /// request that was parsed, eligible and answered is ever remembered under it, so
+    /// bytes that differ in any way simply miss.
+    pub(crate) fn warm_wire_key(&self, wire: &[&[u8]]) -> Option<[u8; 32]> {
+        if !self.config.token_reuse {
+            return None;
+        }
+        // The count first: where the parts end is known whatever bytes they hold.
+        let count = u32::try_from(wire.len()).ok()?.to_le_bytes();
+        let lengths: Vec<[u8; 8]> = wire
+            .iter()
+            .map(|p| u64::try_from(p.len()).unwrap_or(u64::MAX).to_le_bytes())
+            .collect();
+        Some(
+            self.caches.mac_bytes(
+                [b"warm wire".as_slice(), count.as_slice()]
+                    .into_iter()
+                    .chain(lengths.iter().map(|l| l.as_slice()))
+                    .chain(wire.iter().copied()),
+            ),
+        )
+    }
+
+    /// The answer remembered for `key` on this thread, if it still holds.
+    pub(crate) fn warm_token(&self, key: &[u8; 32]) -> Option<IssuedToken> {
+        let now = self.clock.now();
+        let now_s = now.timestamp();
+        let stamp = self.warm_stamp();
+        TOKENS.with(|cell| {
+            let map = cell.try_borrow().ok()?;
+            let entry = map.get(key)?;
+            if entry.stamp != stamp || now_s >= entry.until || now_s < entry.iat {
+                return None;
+            }
+            if entry.used_at.get() != now_s {
+                entry.used_at.set(now_s);
+                self.caches.usage.secret(&entry.secret, now);
+                self.caches.usage.app(entry.app, now);
+            }
+            let metrics = self.validator.metrics();
+            metrics.secret_cache.record(true);
+            metrics.reuse_cache.record(true);
+            Some(IssuedToken {
+                access_token: entry.token.clone(),
+                expires_in: entry.exp - now_s,
+                scope: entry.scope.clone(),
+                reused: true,
+            })
+        })
+    }
+
+    /// Remembers on this thread the answer the shared path just gave to `request`
+    /// (computed after `stamp` was read), with the instant it stops holding. Nothing is
+    /// remembered unless the memory that answered still says the same.
+    pub(crate) fn remember_warm_token(
+        &self,
+        key: [u8; 32],
+        stamp: Stamp,
+        request: &TokenRequest,
+        issued: &IssuedToken,
+    ) {
+        let ClientCredentials::Secret {
+            client_id,
+            client_secret,
+            ..
+        } = &request.client
+        else {
+            return;
+        };
+        let (Ok(client_id), Ok(secret)) = (
+            ClientId::parse(client_id),
+            ClientSecret::parse(client_secret),
+        ) else {
+            return;
+        };
+        let now = self.clock.now();
+        let live = self.validator.live();
+        let (Ok(Some(app)), Ok(stored)) = (
+            live.app(&client_id, Io::Forbidden),
+            live.secrets(&client_id, Io::Forbidden),
+        ) else {
+            return;
+        };
+        // The secret the request was let in with, and since when it is trusted.
+        let Some((matched, verified_at)) = candidates(&stored, secret.hint(), now)
+            .into_iter()
+            .find_map(|c| {
+                let mac = self.caches.mac(&client_id, &c.hash, secret.expose());
+                self.caches.verified_at(&mac).map(|at| (c, at))
+            })
+        else {
+            return;
+        };
+        // The reusable token the answer came from.
+        let Some((iat, exp)) = self.caches.reusable_times(
+            app.id,
+            &issued.scope,
+            request.scope.is_some(),
+            &self.validator.config().audience,
+            &issued.access_token,
+        ) else {
+            return;
+        };
+        let mut until = exp - self.config.token_lifetime_secs / 2;
+        until = until.min((verified_at + Duration::seconds(VERIFIED_SECRET_TTL_SECS)).timestamp());
+        if let Some(end) = matched.expires_at {
+            until = until.min(end.timestamp());
+        }
+        let now_s = now.timestamp();
+        if now_s >= until {
+            return;
+        }
+        let entry = WarmToken {
+            stamp,
+            until,
+            iat,
+            exp,
+            token: issued.access_token.clone(),
+            scope: issued.scope.clone(),
+            app: app.id,
+            secret: matched.id.clone(),
+            used_at: Cell::new(now_s),
+        };
+        TOKENS.with(|cell| {
+            if let Ok(mut map) = cell.try_borrow_mut() {
+                map.insert(key, entry);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use keyward_domain::AppStatus;
+    use zeroize::Zeroizing;
+
+    use super::TOKENS;
+    use crate::testkit::TestCore;
+    use crate::{ClientCredentials, CoreConfig, Error, Principal, SecretMethod, TokenRequest};
+
+    fn request(id: &str, secret: &str, scope: Option<&str>) -> TokenRequest {
+        TokenRequest {
+            client: ClientCredentials::Secret {
+                client_id: id.into(),
+                client_secret: Zeroizing::new(secret.into()),
+                method: SecretMethod::Basic,
+            },
+            scope: scope.map(Into::into),
+            resource: None,
+            source: None,
+        }
+    }
+
+    /// A core whose app's secret is verified (argon2, the shared path) and whose first
+    /// answer from memory has been remembered on this thread.
+    fn warmed(scope: Option<&str>) -> (TestCore, String, String, String) {
+        let t = TestCore::new(CoreConfig::default());
+        let (id, secret) = t.app("bot", &["orders:read", "orders:write"]);
+        let first = t.core.issue_token(&request(&id, &secret, scope)).unwrap();
+        let from_memory = t
+            .core
+            .issue_token_from_memory(&request(&id, &secret, scope))
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_memory.access_token, first.access_token);
+        let key = t.core.warm_key(&request(&id, &secret, scope)).unwrap();
+        assert!(
+            TOKENS.with(|m| m.borrow().contains_key(&key)),
+            "the answer from memory was not remembered"
+        );
+        (t, id, secret, first.access_token)
+    }
+
+    fn warm(t: &TestCore, id: &str, secret: &str) -> Option<Result<crate::IssuedToken, Error>> {
+        t.core.issue_token_from_memory(&request(id, secret, None))
+    }
+
+    #[test]
+    fn a_repeat_request_is_answered_from_the_thread_with_the_same_token() {
+        let (t, id, secret, token) = warmed(None);
+        t.clock.advance(Duration::seconds(7));
+        let answer = warm(&t, &id, &secret).unwrap().unwrap();
+        assert_eq!(answer.access_token, token);
+        assert!(answer.reused);
+        assert_eq!(
+            answer.expires_in,
+            CoreConfig::default().token_lifetime_secs - 7
+        );
+        assert_eq!(answer.scope, "orders:read orders:write");
+        // Another scope, or another secret, is another question.
+        let narrow = t
+            .core
+            .issue_token_from_memory(&request(&id, &secret, Some("orders:read")))
+            .unwrap()
+            .unwrap();
+        assert_ne!(
+            narrow.access_token, token,
+            "a narrower scope needs its own token"
+        );
+        assert_eq!(narrow.scope, "orders:read");
+        let wrong = format!("{}x", &secret[..secret.len() - 1]);
+        assert!(!matches!(warm(&t, &id, &wrong), Some(Ok(_))));
+    }
+
+    #[test]
+    fn deactivating_the_app_stops_the_warm_answer_at_once() {
+        let (t, id, secret, _) = warmed(None);
+        t.core
+            .set_app_status(&Principal::system(), "default", &id, AppStatus::Inactive)
+            .unwrap();
+        assert!(!matches!(warm(&t, &id, &secret), Some(Ok(_))));
+        assert!(matches!(
+            t.core.issue_token(&request(&id, &secret, None)),
+            Err(Error::InvalidClient)
+        ));
+    }
+
+    #[test]
+    fn a_role_change_is_seen_by_the_next_warm_request() {
+        let (t, id, secret, token) = warmed(None);
+        t.core
+            .replace_role(
+                &Principal::system(),
+                "default",
+                "bot-role",
+                &["orders:read".to_owned()],
+            )
+            .unwrap();
+        assert!(!matches!(warm(&t, &id, &secret), Some(Ok(_))));
+        // The reuse key holds the scope: a new scope means a new (signed) token.
+        let answer = t.core.issue_token(&request(&id, &secret, None)).unwrap();
+        assert_eq!(answer.scope, "orders:read");
+        assert_ne!(answer.access_token, token);
+        let again = warm(&t, &id, &secret).unwrap().unwrap();
+        assert_eq!(again.access_token, answer.access_token);
+    }
+
+    #[test]
+    fn a_revoked_token_is_never_answered_again() {
+        let (t, id, secret, token) = warmed(None);
+        let client = t
+            .core
+            .authenticate_client(&request(&id, &secret, None).client, None)
+            .unwrap();
+        t.core.revoke_token(&client, &token, None).unwrap();
+        let answer = warm(&t, &id, &secret).unwrap().unwrap();
+        assert_ne!(answer.access_token, token);
+    }
+
+    #[test]
+    fn a_rotated_secret_ends_its_warm_answers_with_its_grace_period() {
+        let (t, id, secret, _) = warmed(None);
+        t.core
+            .rotate_secret(&Principal::system(), "default", &id, Some(60))
+            .unwrap();
+        // Still inside the grace period: the old secret works, then from memory.
+        assert!(t.core.issue_token(&request(&id, &secret, None)).is_ok());
+        assert!(matches!(warm(&t, &id, &secret), Some(Ok(_))));
+        assert!(matches!(warm(&t, &id, &secret), Some(Ok(_))));
+        t.clock.advance(Duration::seconds(61));
+        assert!(
+            !matches!(warm(&t, &id, &secret), Some(Ok(_))),
+            "the old secret outlived its grace period"
+        );
+        assert!(matches!(
+            t.core.issue_token(&request(&id, &secret, None)),
+            Err(Error::InvalidClient)
+        ));
+    }
+
+    #[test]
+    fn past_half_its_lifetime_the_token_is_replaced() {
+        let (t, id, secret, token) = warmed(None);
+        let lifetime = CoreConfig::default().token_lifetime_secs;
+        t.clock.advance(Duration::seconds(lifetime / 2 + 1));
+        assert!(!matches!(warm(&t, &id, &secret), Some(Ok(a)) if a.access_token == token));
+        let answer = t.core.issue_token(&request(&id, &secret, None)).unwrap();
+        assert_ne!(answer.access_token, token);
+        assert_eq!(answer.expires_in, lifetime);
+    }
+
+    /// A token whose principal this thread has remembered.
+    fn warm_principal_token() -> (TestCore, String, String, String) {
+        let t = TestCore::new(CoreConfig::default());
+        let (id, secret) = t.app("bot", &["orders:read"]);
+        let token = t
+            .core
+            .issue_token(&request(&id, &secret, None))
+            .unwrap()
+            .access_token;
+        let v = t.core.validator();
+        // Shared path (storage), then from memory (remembered), then warm.
+        assert!(v.authenticate(&token).is_ok());
+        assert!(matches!(v.authenticate_from_memory(&token), Some(Ok(_))));
+        let key = super::principal_key(&token);
+        assert!(
+            super::PRINCIPALS.with(|m| m.borrow().contains_key(&key)),
+            "the principal from memory was not remembered"
+        );
+        (t, id, secret, token)
+    }
+
+    #[test]
+    fn a_warm_principal_follows_roles_status_and_revocation() {
+        let (t, id, secret, token) = warm_principal_token();
+        let v = t.core.validator();
+        let principal = v.authenticate_from_memory(&token).unwrap().unwrap();
+        assert!(principal.grants.to_scope().contains("orders:read"));
+        // A role change: the next check sees the new grants.
+        t.core
+            .replace_role(
+                &Principal::system(),
+                "default",
+                "bot-role",
+                &["orders:write".to_owned()],
+            )
+            .unwrap();
+        assert!(!matches!(
+            v.authenticate_from_memory(&token),
+            Some(Ok(p)) if p.grants.to_scope().contains("orders:read")
+        ));
+        let now = v.authenticate(&token).unwrap();
+        assert_eq!(now.grants.to_scope(), "orders:write");
+        assert!(matches!(v.authenticate_from_memory(&token), Some(Ok(_))));
+        // Deactivation: refused at once.
+        t.core
+            .set_app_status(&Principal::system(), "default", &id, AppStatus::Inactive)
+            .unwrap();
+        assert!(!matches!(v.authenticate_from_memory(&token), Some(Ok(_))));
+        assert!(v.authenticate(&token).is_err());
+        t.core
+            .set_app_status(&Principal::system(), "default", &id, AppStatus::Active)
+            .unwrap();
+        assert!(v.authenticate(&token).is_ok());
+        assert!(matches!(v.authenticate_from_memory(&token), Some(Ok(_))));
+        // Revocation: refused at once.
+        let client = t
+            .core
+            .authenticate_client(&request(&id, &secret, None).client, None)
+            .unwrap();
+        t.core.revoke_token(&client, &token, None).unwrap();
+        assert!(matches!(
+            v.authenticate_from_memory(&token),
+            Some(Err(Error::Unauthenticated("token revoked")))
+        ));
+    }
+
+    #[test]
+    fn a_warm_principal_ends_when_its_token_expires() {
+        let (t, _, _, token) = warm_principal_token();
+        let v = t.core.validator();
+        t.clock
+            .advance(Duration::seconds(CoreConfig::default().token_lifetime_secs));
+        assert!(matches!(
+            v.authenticate_from_memory(&token),
+            Some(Err(Error::Unauthenticated("token expired")))
+        ));
+    }
+}
