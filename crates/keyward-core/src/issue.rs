@@ -187,20 +187,21 @@ impl IssuerCaches {
         self.mac_parts(&[client_id.as_str(), stored_hash, secret])
     }
 
-    /// A keyed hash of several parts (each followed by a NUL).
+    /// A keyed hash of several parts.
     pub(crate) fn mac_parts(&self, parts: &[&str]) -> [u8; 32] {
         self.mac_bytes(parts.iter().map(|p| p.as_bytes()))
     }
 
-    /// A keyed hash of several byte strings (each followed by a NUL).
+    /// A keyed hash of several byte strings, each preceded by its length: where one
+    /// ends is known whatever bytes it holds.
     pub(crate) fn mac_bytes<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> [u8; 32] {
         let mut mac = match HmacSha256::new_from_slice(&self.mac_key) {
             Ok(m) => m,
             Err(_) => return [0; 32],
         };
         for part in parts {
+            mac.update(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_le_bytes());
             mac.update(part);
-            mac.update(&[0]);
         }
         mac.finalize().into_bytes().into()
     }
@@ -380,7 +381,9 @@ impl Keyward {
         request: &TokenRequest,
         wire: &[&[u8]],
     ) -> Option<Result<IssuedToken, Error>> {
-        let key = self.warm_key(request).and(self.warm_wire_key(wire));
+        let key = self
+            .warm_eligible(request)
+            .and_then(|_| self.warm_wire_key(wire));
         self.issue_token_from_memory_as(request, key)
     }
 

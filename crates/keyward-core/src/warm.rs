@@ -221,51 +221,44 @@ impl Keyward {
     /// form), no `resource`, token reuse on. A keyed hash of the secret, client ID and
     /// scope: only this process can compute it, and it holds no secret.
     pub(crate) fn warm_key(&self, request: &TokenRequest) -> Option<[u8; 32]> {
-        if !self.config.token_reuse || request.resource.is_some() {
-            return None;
-        }
-        let ClientCredentials::Secret {
-            client_id,
-            client_secret,
-            ..
-        } = &request.client
-        else {
-            return None;
-        };
+        let (client_id, client_secret) = self.warm_eligible(request)?;
         let (restricted, scope) = match &request.scope {
             Some(s) => ("scope", s.as_str()),
             None => ("all", ""),
         };
-        Some(self.caches.mac_parts(&[
-            "warm token",
-            client_id,
-            client_secret.as_str(),
-            restricted,
-            scope,
-        ]))
+        Some(
+            self.caches
+                .mac_parts(&["warm token", client_id, client_secret, restricted, scope]),
+        )
+    }
+
+    /// A request a warm answer may serve (its client ID and secret): a client secret
+    /// (Basic or form), no `resource`, token reuse on.
+    pub(crate) fn warm_eligible<'r>(
+        &self,
+        request: &'r TokenRequest,
+    ) -> Option<(&'r str, &'r str)> {
+        if !self.config.token_reuse || request.resource.is_some() {
+            return None;
+        }
+        match &request.client {
+            ClientCredentials::Secret {
+                client_id,
+                client_secret,
+                ..
+            } => Some((client_id, client_secret.as_str())),
+            ClientCredentials::Assertion { .. } => None,
+        }
     }
 
     /// The key of a request's wire form (see [`Keyward::warm_token_for_wire`]). Only a
     /// request that was parsed, eligible and answered is ever remembered under it, so
     /// bytes that differ in any way simply miss.
     pub(crate) fn warm_wire_key(&self, wire: &[&[u8]]) -> Option<[u8; 32]> {
-        if !self.config.token_reuse {
-            return None;
-        }
-        // The count first: where the parts end is known whatever bytes they hold.
-        let count = u32::try_from(wire.len()).ok()?.to_le_bytes();
-        let lengths: Vec<[u8; 8]> = wire
-            .iter()
-            .map(|p| u64::try_from(p.len()).unwrap_or(u64::MAX).to_le_bytes())
-            .collect();
-        Some(
-            self.caches.mac_bytes(
-                [b"warm wire".as_slice(), count.as_slice()]
-                    .into_iter()
-                    .chain(lengths.iter().map(|l| l.as_slice()))
-                    .chain(wire.iter().copied()),
-            ),
-        )
+        self.config.token_reuse.then(|| {
+            self.caches
+                .mac_bytes(std::iter::once(b"warm wire".as_slice()).chain(wire.iter().copied()))
+        })
     }
 
     /// The answer remembered for `key` on this thread, if it still holds.
@@ -284,7 +277,9 @@ impl Keyward {
                 self.caches.usage.secret(&entry.secret, now);
                 self.caches.usage.app(entry.app, now);
             }
+            // Counted as the lookups the answer stands for, like a warm principal.
             let metrics = self.validator.metrics();
+            metrics.app_cache.record(true);
             metrics.secret_cache.record(true);
             metrics.reuse_cache.record(true);
             Some(IssuedToken {
