@@ -30,7 +30,7 @@ use crate::issue::{
 };
 use crate::secret::ApiKeySecret;
 use crate::secret::ClientSecret;
-use crate::Keyward;
+use crate::{Error, Introspection, Keyward};
 
 /// Most warm answers one thread keeps (about 1 KB each); beyond it the coldest go.
 const MAX_PER_THREAD: usize = 4096;
@@ -52,6 +52,60 @@ thread_local! {
         std::collections::hash_map::RandomState::new();
 }
 
+/// Most warm route answers one thread keeps (a request's wire form and the answer's
+/// body, about 1 KB each); beyond it the coldest go.
+const MAX_ANSWERS_PER_THREAD: usize = 4096;
+
+thread_local! {
+    static ANSWERS: RefCell<BoundedMap<u64, WarmAnswer>> =
+        RefCell::new(BoundedMap::new(MAX_ANSWERS_PER_THREAD));
+}
+
+/// One remembered route answer: the wire form it answered, compared whole on every
+/// hit, and what the credential's warm principal held when it was computed.
+struct WarmAnswer {
+    /// The wire form's parts, each preceded by its length (a `usize`, little-endian).
+    wire: Box<[u8]>,
+    answer: Box<[u8]>,
+    hold: Hold,
+}
+
+/// The map key of a wire form: a seeded hash of each part's length and last 48 bytes
+/// (a credential's random tail; bodies are short), so a long header is not hashed
+/// whole. A collision only misses: a hit compares the whole wire form.
+fn wire_key(wire: &[&[u8]]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    SEED.with(|seed| {
+        let mut hasher = seed.build_hasher();
+        for part in wire {
+            hasher.write_usize(part.len());
+            hasher.write(part.get(part.len().saturating_sub(48)..).unwrap_or(part));
+        }
+        hasher.finish()
+    })
+}
+
+/// Whether `stored` (parts each preceded by their length) holds exactly `wire`.
+fn same_wire(stored: &[u8], wire: &[&[u8]]) -> bool {
+    let mut rest = stored;
+    for part in wire {
+        let Some((len, tail)) = rest.split_first_chunk::<{ std::mem::size_of::<usize>() }>() else {
+            return false;
+        };
+        if usize::from_le_bytes(*len) != part.len() {
+            return false;
+        }
+        let Some((bytes, tail)) = tail.split_at_checked(part.len()) else {
+            return false;
+        };
+        if bytes != *part {
+            return false;
+        }
+        rest = tail;
+    }
+    rest.is_empty()
+}
+
 /// What a warm answer was computed under: it holds while none has moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp {
@@ -63,16 +117,75 @@ pub(crate) struct Stamp {
 /// One remembered principal: the credential it was computed for, compared whole on
 /// every hit (the map's key hashes only its tail).
 struct WarmPrincipal {
-    stamp: Stamp,
     credential: Box<str>,
+    principal: Principal,
+    hold: Hold,
+}
+
+/// What a warm answer for a bearer credential rests on, checked on every hit.
+struct Hold {
+    stamp: Stamp,
     /// The first second (Unix time) at which the credential is no longer valid by
     /// time alone (`i64::MAX`: never).
     until: i64,
-    principal: Principal,
     /// For an API key: its identifier and app, whose last use is recorded.
     api_key: Option<(CredentialId, AppId)>,
     /// The second this thread last recorded the use.
     used_at: Cell<i64>,
+}
+
+impl Hold {
+    /// Whether the answer still holds under `stamp` (the state now); if it does,
+    /// records an API key's use (at most once a second) and counts the lookups the
+    /// answer stands for.
+    fn check(&self, validator: &Validator, stamp: Stamp) -> bool {
+        if self.stamp != stamp {
+            return false;
+        }
+        let now = validator.clock().now();
+        let now_s = now.timestamp();
+        if now_s >= self.until || validator.liveness_refusal().is_some() {
+            return false;
+        }
+        let metrics = validator.metrics();
+        match &self.api_key {
+            Some((id, app)) => {
+                if self.used_at.get() != now_s {
+                    self.used_at.set(now_s);
+                    if let Some(usage) = validator.usage() {
+                        usage.api_key(id, *app, now);
+                    }
+                }
+            }
+            None => metrics.token_cache.record(true),
+        }
+        metrics.app_cache.record(true);
+        true
+    }
+
+    /// The same hold, for another answer resting on the same credential.
+    fn copy(&self, now_s: i64) -> Self {
+        Self {
+            stamp: self.stamp,
+            until: self.until,
+            api_key: self.api_key.clone(),
+            used_at: Cell::new(now_s),
+        }
+    }
+}
+
+/// Puts `value` in this thread's `map` (nothing while the map is in use further up
+/// the stack, which cannot happen: no lookup calls back into here).
+fn keep<K: std::hash::Hash + Eq + Clone, V>(
+    map: &'static std::thread::LocalKey<RefCell<BoundedMap<K, V>>>,
+    key: K,
+    value: V,
+) {
+    map.with(|cell| {
+        if let Ok(mut map) = cell.try_borrow_mut() {
+            map.insert(key, value);
+        }
+    });
 }
 
 /// The map key of a credential: a seeded hash of its last 48 bytes (a token's
@@ -104,27 +217,9 @@ impl Validator {
             // A plain comparison: the entry was found by a seeded hash of the
             // credential's random tail, so only the holder of the same credential
             // reaches it, and what it compares against is that credential.
-            if entry.stamp != stamp || *entry.credential != *credential {
+            if *entry.credential != *credential || !entry.hold.check(self, stamp) {
                 return None;
             }
-            let now = self.clock().now();
-            let now_s = now.timestamp();
-            if now_s >= entry.until || self.liveness_refusal().is_some() {
-                return None;
-            }
-            let metrics = self.metrics();
-            match &entry.api_key {
-                Some((id, app)) => {
-                    if entry.used_at.get() != now_s {
-                        entry.used_at.set(now_s);
-                        if let Some(usage) = self.usage() {
-                            usage.api_key(id, *app, now);
-                        }
-                    }
-                }
-                None => metrics.token_cache.record(true),
-            }
-            metrics.app_cache.record(true);
             Some(entry.principal.clone())
         })
     }
@@ -178,37 +273,133 @@ impl Validator {
             return;
         }
         let entry = WarmPrincipal {
-            stamp,
             credential: credential.into(),
-            until,
             principal: Principal {
                 address: None,
                 ..principal.clone()
             },
-            api_key,
-            used_at: Cell::new(now_s),
+            hold: Hold {
+                stamp,
+                until,
+                api_key,
+                used_at: Cell::new(now_s),
+            },
         };
-        PRINCIPALS.with(|cell| {
-            if let Ok(mut map) = cell.try_borrow_mut() {
-                map.insert(principal_key(credential), entry);
-            }
-        });
+        keep(&PRINCIPALS, principal_key(credential), entry);
     }
+}
+
+impl Validator {
+    /// The answer this thread gave moments ago to a request with exactly this wire
+    /// form (for `POST /api/v1/authorize`: its `Authorization` header, content type and
+    /// body), if everything it was computed from still holds: the credential's status,
+    /// roles and revocation (the live-state epoch and the revocation version), its
+    /// expiry, and this instance's liveness. A hit records an API key's use as a warm
+    /// principal does. `None` sends the request the full way.
+    ///
+    /// Only answers remembered with [`Validator::remember_warm_answer`] are given, and
+    /// those only when the answer is a function of the credential's principal and the
+    /// wire form alone.
+    pub fn warm_answer(&self, wire: &[&[u8]]) -> Option<Vec<u8>> {
+        let key = wire_key(wire);
+        let stamp = self.warm_stamp();
+        ANSWERS.with(|cell| {
+            let map = cell.try_borrow().ok()?;
+            let entry = map.get(&key)?;
+            if !same_wire(&entry.wire, wire) || !entry.hold.check(self, stamp) {
+                return None;
+            }
+            Some(entry.answer.to_vec())
+        })
+    }
+
+    /// Remembers on this thread `answer`, computed from the principal of `credential`
+    /// (just authenticated on this thread) and the rest of `wire`, nothing else. It is
+    /// kept only while this thread's warm principal for `credential` is: same stamp,
+    /// same expiry. Without a warm principal (an admin, an external token, a principal
+    /// from storage) nothing is remembered.
+    pub fn remember_warm_answer(&self, credential: &str, wire: &[&[u8]], answer: &[u8]) {
+        let now_s = self.clock().now().timestamp();
+        let hold = PRINCIPALS.with(|cell| {
+            let map = cell.try_borrow().ok()?;
+            let entry = map.get(&principal_key(credential))?;
+            (*entry.credential == *credential).then(|| entry.hold.copy(now_s))
+        });
+        // None, or computed under an older state than now: let the next request
+        // refresh it.
+        let Some(hold) = hold.filter(|h| h.stamp == self.warm_stamp()) else {
+            return;
+        };
+        let mut stored = Vec::with_capacity(
+            wire.iter()
+                .map(|p| p.len() + std::mem::size_of::<usize>())
+                .sum(),
+        );
+        for part in wire {
+            stored.extend_from_slice(&part.len().to_le_bytes());
+            stored.extend_from_slice(part);
+        }
+        let entry = WarmAnswer {
+            wire: stored.into_boxed_slice(),
+            answer: answer.into(),
+            hold,
+        };
+        keep(&ANSWERS, wire_key(wire), entry);
+    }
+}
+
+thread_local! {
+    static INTROSPECTIONS: RefCell<BoundedMap<[u8; 32], WarmIntrospection>> =
+        RefCell::new(BoundedMap::new(MAX_PER_THREAD));
+}
+
+/// One remembered introspection answer (an active one).
+struct WarmIntrospection {
+    /// The response body the endpoint made of the answer.
+    answer: Box<[u8]>,
+    /// Until the caller's secret or the token no longer holds.
+    hold: ClientHold,
 }
 
 /// One remembered answer.
 struct WarmToken {
-    stamp: Stamp,
-    /// The first second (Unix time) at which it no longer holds by time alone.
-    until: i64,
     iat: i64,
     exp: i64,
     token: String,
     scope: String,
+    hold: ClientHold,
+}
+
+/// What a warm answer to a client that authenticated with a secret rests on.
+struct ClientHold {
+    stamp: Stamp,
+    /// The first second (Unix time) at which it no longer holds by time alone.
+    until: i64,
     app: AppId,
     secret: CredentialId,
     /// The second this thread last recorded the use.
     used_at: Cell<i64>,
+}
+
+impl ClientHold {
+    /// Whether the answer still holds under `stamp` (the state now) at `now`; if it
+    /// does, records the secret's and the app's use (at most once a second) and counts
+    /// the lookups the answer stands for.
+    fn check(&self, core: &Keyward, stamp: Stamp, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let now_s = now.timestamp();
+        if self.stamp != stamp || now_s >= self.until {
+            return false;
+        }
+        if self.used_at.get() != now_s {
+            self.used_at.set(now_s);
+            core.caches.usage.secret(&self.secret, now);
+            core.caches.usage.app(self.app, now);
+        }
+        let metrics = core.validator.metrics();
+        metrics.app_cache.record(true);
+        metrics.secret_cache.record(true);
+        true
+    }
 }
 
 impl Keyward {
@@ -269,19 +460,10 @@ impl Keyward {
         TOKENS.with(|cell| {
             let map = cell.try_borrow().ok()?;
             let entry = map.get(key)?;
-            if entry.stamp != stamp || now_s >= entry.until || now_s < entry.iat {
+            if now_s < entry.iat || !entry.hold.check(self, stamp, now) {
                 return None;
             }
-            if entry.used_at.get() != now_s {
-                entry.used_at.set(now_s);
-                self.caches.usage.secret(&entry.secret, now);
-                self.caches.usage.app(entry.app, now);
-            }
-            // Counted as the lookups the answer stands for, like a warm principal.
-            let metrics = self.validator.metrics();
-            metrics.app_cache.record(true);
-            metrics.secret_cache.record(true);
-            metrics.reuse_cache.record(true);
+            self.validator.metrics().reuse_cache.record(true);
             Some(IssuedToken {
                 access_token: entry.token.clone(),
                 expires_in: entry.exp - now_s,
@@ -309,33 +491,13 @@ impl Keyward {
         else {
             return;
         };
-        let (Ok(client_id), Ok(secret)) = (
-            ClientId::parse(client_id),
-            ClientSecret::parse(client_secret),
-        ) else {
-            return;
-        };
         let now = self.clock.now();
-        let live = self.validator.live();
-        let (Ok(Some(app)), Ok(stored)) = (
-            live.app(&client_id, Io::Forbidden),
-            live.secrets(&client_id, Io::Forbidden),
-        ) else {
-            return;
-        };
-        // The secret the request was let in with, and since when it is trusted.
-        let Some((matched, verified_at)) = candidates(&stored, secret.hint(), now)
-            .into_iter()
-            .find_map(|c| {
-                let mac = self.caches.mac(&client_id, &c.hash, secret.expose());
-                self.caches.verified_at(&mac).map(|at| (c, at))
-            })
-        else {
+        let Some(client) = self.warm_client(client_id, client_secret, stamp, now) else {
             return;
         };
         // The reusable token the answer came from.
         let Some((iat, exp)) = self.caches.reusable_times(
-            app.id,
+            client.app,
             &issued.scope,
             request.scope.is_some(),
             &self.validator.config().audience,
@@ -343,31 +505,133 @@ impl Keyward {
         ) else {
             return;
         };
-        let mut until = exp - self.config.token_lifetime_secs / 2;
-        until = until.min((verified_at + Duration::seconds(VERIFIED_SECRET_TTL_SECS)).timestamp());
-        if let Some(end) = matched.expires_at {
-            until = until.min(end.timestamp());
-        }
+        let until = client.until.min(exp - self.config.token_lifetime_secs / 2);
         let now_s = now.timestamp();
         if now_s >= until {
             return;
         }
         let entry = WarmToken {
-            stamp,
-            until,
             iat,
             exp,
             token: issued.access_token.clone(),
             scope: issued.scope.clone(),
+            hold: ClientHold { until, ..client },
+        };
+        keep(&TOKENS, key, entry);
+    }
+
+    /// What a warm answer to a client that authenticated with `client_id` and
+    /// `client_secret`, computed under `stamp`, rests on: its app, the secret that
+    /// matched, and the second from which that secret no longer holds by time alone
+    /// (the end of its grace period, the end of the verified secret's trust). `None`
+    /// unless memory says the secret was verified.
+    fn warm_client(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        stamp: Stamp,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<ClientHold> {
+        let (Ok(client_id), Ok(secret)) = (
+            ClientId::parse(client_id),
+            ClientSecret::parse(client_secret),
+        ) else {
+            return None;
+        };
+        let live = self.validator.live();
+        let (Ok(Some(app)), Ok(stored)) = (
+            live.app(&client_id, Io::Forbidden),
+            live.secrets(&client_id, Io::Forbidden),
+        ) else {
+            return None;
+        };
+        // The secret the request was let in with, and since when it is trusted.
+        let (matched, verified_at) = candidates(&stored, secret.hint(), now)
+            .into_iter()
+            .find_map(|c| {
+                let mac = self.caches.mac(&client_id, &c.hash, secret.expose());
+                self.caches.verified_at(&mac).map(|at| (c, at))
+            })?;
+        let mut until = (verified_at + Duration::seconds(VERIFIED_SECRET_TTL_SECS)).timestamp();
+        if let Some(end) = matched.expires_at {
+            until = until.min(end.timestamp());
+        }
+        Some(ClientHold {
+            stamp,
+            until,
             app: app.id,
             secret: matched.id.clone(),
-            used_at: Cell::new(now_s),
-        };
-        TOKENS.with(|cell| {
-            if let Ok(mut map) = cell.try_borrow_mut() {
-                map.insert(key, entry);
+            used_at: Cell::new(now.timestamp()),
+        })
+    }
+
+    /// The key of an introspection request's wire form (see
+    /// [`Keyward::warm_introspection_for_wire`]).
+    fn warm_introspection_key(&self, wire: &[&[u8]]) -> [u8; 32] {
+        self.caches.mac_bytes(
+            std::iter::once(b"warm introspection wire".as_slice()).chain(wire.iter().copied()),
+        )
+    }
+
+    /// The introspection answer this thread gave moments ago to a request with exactly
+    /// this wire form (for Keyward's endpoint: the `Authorization` headers, the content
+    /// type and the body), if it still holds: the caller's secret, status and roles, and
+    /// the token's status, roles, revocation, signing key and expiry are as they were.
+    /// Only active answers are kept. The answer is the response body the caller made
+    /// of it when it was remembered (see [`Keyward::introspect_from_wire`]). `None` for
+    /// anything else; the caller then parses the request and calls
+    /// [`Keyward::introspect_from_wire`].
+    pub fn warm_introspection_for_wire(&self, wire: &[&[u8]]) -> Option<Vec<u8>> {
+        let key = self.warm_introspection_key(wire);
+        let now = self.clock.now();
+        let stamp = self.warm_stamp();
+        INTROSPECTIONS.with(|cell| {
+            let map = cell.try_borrow().ok()?;
+            let entry = map.get(&key)?;
+            if self.validator.liveness_refusal().is_some() || !entry.hold.check(self, stamp, now) {
+                return None;
             }
-        });
+            Some(entry.answer.to_vec())
+        })
+    }
+
+    /// [`Keyward::introspect_from_memory`] for a request parsed from `wire`: an active
+    /// answer is remembered under its wire form as the response body `render` makes of
+    /// it, so that [`Keyward::warm_introspection_for_wire`] recognises the next
+    /// identical request without parsing it and gives that body.
+    pub fn introspect_from_wire(
+        &self,
+        credentials: &ClientCredentials,
+        source: Option<std::net::IpAddr>,
+        token: &str,
+        wire: &[&[u8]],
+        render: impl FnOnce(&Introspection) -> Vec<u8>,
+    ) -> Option<Result<Introspection, Error>> {
+        let stamp = self.warm_stamp();
+        let answer = self.introspect_from_memory(credentials, source, token)?;
+        if let (
+            Ok(found @ Introspection::Active(active)),
+            ClientCredentials::Secret {
+                client_id,
+                client_secret,
+                ..
+            },
+        ) = (&answer, credentials)
+        {
+            let now = self.clock.now();
+            if let Some(client) = self.warm_client(client_id, client_secret, stamp, now) {
+                let until = client.until.min(active.exp.unwrap_or(i64::MAX));
+                let now_s = now.timestamp();
+                if now_s < until {
+                    let entry = WarmIntrospection {
+                        answer: render(found).into_boxed_slice(),
+                        hold: ClientHold { until, ..client },
+                    };
+                    keep(&INTROSPECTIONS, self.warm_introspection_key(wire), entry);
+                }
+            }
+        }
+        Some(answer)
     }
 }
 
@@ -598,5 +862,77 @@ mod tests {
             v.authenticate_from_memory(&token),
             Some(Err(Error::Unauthenticated("token expired")))
         ));
+    }
+
+    #[test]
+    fn a_warm_answer_is_given_only_for_the_same_wire_while_its_principal_holds() {
+        let (t, id, _, token) = warm_principal_token();
+        let v = t.core.validator();
+        let body = br#"{"permission":"orders:read"}"#.as_slice();
+        let header = format!("Bearer {token}");
+        let wire = [header.as_bytes(), b"application/json".as_slice(), body];
+        assert_eq!(v.warm_answer(&wire), None, "nothing remembered yet");
+        v.remember_warm_answer(&token, &wire, b"allowed");
+        assert_eq!(v.warm_answer(&wire).as_deref(), Some(b"allowed".as_slice()));
+        // Any other byte is another request.
+        let other = [
+            header.as_bytes(),
+            b"application/json".as_slice(),
+            b"{}".as_slice(),
+        ];
+        assert_eq!(v.warm_answer(&other), None);
+        let shifted = [
+            header.as_bytes(),
+            b"application/jso".as_slice(),
+            b"n{}".as_slice(),
+        ];
+        assert_eq!(v.warm_answer(&shifted), None);
+        // A role change ends it at once.
+        t.core
+            .replace_role(
+                &Principal::system(),
+                "default",
+                "bot-role",
+                &["orders:write".to_owned()],
+            )
+            .unwrap();
+        assert_eq!(v.warm_answer(&wire), None, "kept past a role change");
+        // Not remembered again under a principal of an older state.
+        v.remember_warm_answer(&token, &wire, b"allowed");
+        assert_eq!(
+            v.warm_answer(&wire),
+            None,
+            "remembered under a stale principal"
+        );
+        // Deactivation, once warm again.
+        assert!(v.authenticate(&token).is_ok());
+        assert!(matches!(v.authenticate_from_memory(&token), Some(Ok(_))));
+        v.remember_warm_answer(&token, &wire, b"allowed");
+        assert!(v.warm_answer(&wire).is_some());
+        t.core
+            .set_app_status(&Principal::system(), "default", &id, AppStatus::Inactive)
+            .unwrap();
+        assert_eq!(v.warm_answer(&wire), None, "kept past deactivation");
+    }
+
+    #[test]
+    fn a_warm_answer_ends_with_its_token_and_needs_a_warm_principal() {
+        let (t, _, _, token) = warm_principal_token();
+        let v = t.core.validator();
+        let header = format!("Bearer {token}");
+        let wire = [header.as_bytes(), b"".as_slice(), b"x".as_slice()];
+        v.remember_warm_answer(&token, &wire, b"allowed");
+        assert!(v.warm_answer(&wire).is_some());
+        t.clock
+            .advance(Duration::seconds(CoreConfig::default().token_lifetime_secs));
+        assert_eq!(v.warm_answer(&wire), None, "kept past the token's expiry");
+        // A credential with no warm principal on this thread: nothing is kept.
+        let stranger = [
+            b"Bearer kw_other".as_slice(),
+            b"".as_slice(),
+            b"x".as_slice(),
+        ];
+        v.remember_warm_answer("kw_other", &stranger, b"allowed");
+        assert_eq!(v.warm_answer(&stranger), None);
     }
 }

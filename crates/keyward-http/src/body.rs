@@ -207,12 +207,99 @@ pub async fn read_limited(
     // A small body has usually arrived with the head: read it without arming a timer
     // (one timer per request is a measurable part of a warm request's cost).
     let mut collecting = std::pin::pin!(collect(payload, limit));
-    if let Some(done) = futures_util::FutureExt::now_or_never(collecting.as_mut()) {
+    if let Some(done) = within_this_pass(collecting.as_mut()).await {
         return done;
     }
     match actix_web::rt::time::timeout(timeout, collecting).await {
         Ok(result) => result,
         Err(_) => Err(BodyError::TimedOut { after: timeout }),
+    }
+}
+
+/// Polls `fut` until the connection's current pass is over: `Some` with its output if
+/// it completes, `None` if it still waits after it.
+///
+/// actix-web polls a route once right after it decodes a request's head, and only then
+/// decodes the body that came in the same read and hands it over; so a body that
+/// arrived with its head is not there at the first poll but is at the next. Waking
+/// itself at the first wait makes sure there is a next poll even when nothing arrives,
+/// so this never waits for the client.
+async fn within_this_pass<F: std::future::Future + Unpin>(mut fut: F) -> Option<F::Output> {
+    let mut waited = false;
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut fut).poll(cx) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending if waited => std::task::Poll::Ready(None),
+        std::task::Poll::Pending => {
+            waited = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A body read in two steps: [`EarlyBody::start`] takes what arrived with the head
+/// (a small body usually has), so a route can look at it before deciding anything, and
+/// [`EarlyBody::finish`] gives the whole body as [`read_limited`] would, with the same
+/// errors (a declared length over the limit, the body deadline).
+pub(crate) struct EarlyBody {
+    state: EarlyState,
+    timeout: Duration,
+}
+
+type Collecting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<web::BytesMut, BodyError>>>>;
+
+enum EarlyState {
+    Done(Result<web::BytesMut, BodyError>),
+    Reading(Collecting),
+}
+
+impl EarlyBody {
+    /// Starts reading: a declared length over `limit` is refused at once; a body that
+    /// arrived with the head is taken now, without arming a timer
+    /// ([`within_this_pass`]); a later one is left to [`EarlyBody::finish`].
+    pub(crate) async fn start(req: &HttpRequest, payload: web::Payload, limit: usize) -> Self {
+        let timeout = req
+            .app_data::<HttpLimits>()
+            .copied()
+            .unwrap_or_default()
+            .body_timeout;
+        if declared_length(req).is_some_and(|n| u64::try_from(limit).is_ok_and(|l| n > l)) {
+            return Self {
+                state: EarlyState::Done(Err(BodyError::TooLarge { limit })),
+                timeout,
+            };
+        }
+        let mut collecting: Collecting = Box::pin(collect(payload, limit));
+        let state = match within_this_pass(collecting.as_mut()).await {
+            Some(done) => EarlyState::Done(done),
+            None => EarlyState::Reading(collecting),
+        };
+        Self { state, timeout }
+    }
+
+    /// The whole body, if it has already arrived and was within the limit.
+    pub(crate) fn ready(&self) -> Option<&[u8]> {
+        match &self.state {
+            EarlyState::Done(Ok(body)) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The whole body, read within the body deadline.
+    pub(crate) async fn finish(self) -> Result<web::BytesMut, BodyError> {
+        match self.state {
+            EarlyState::Done(result) => result,
+            EarlyState::Reading(collecting) => {
+                match actix_web::rt::time::timeout(self.timeout, collecting).await {
+                    Ok(result) => result,
+                    Err(_) => Err(BodyError::TimedOut {
+                        after: self.timeout,
+                    }),
+                }
+            }
+        }
     }
 }
 
@@ -440,12 +527,17 @@ pub async fn read_json<T: JsonRequest>(
     payload: web::Payload,
 ) -> Result<T, ApiError> {
     let body = read_limited(req, payload, JSON_LIMIT).await?;
+    parse_json(req, &body)
+}
+
+/// Checks a JSON request body of type `T` already read (as [`read_json`] does).
+pub(crate) fn parse_json<T: JsonRequest>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     if T::DIRECT && body.trim_ascii_start().first() == Some(&b'{') && check_json_type(req).is_ok() {
-        if let Ok(request) = serde_json::from_slice::<T>(&body) {
+        if let Ok(request) = serde_json::from_slice::<T>(body) {
             return Ok(request);
         }
     }
-    JsonObject::parse(req, &body, T::EMPTY_BODY_ALLOWED)?.into_request()
+    JsonObject::parse(req, body, T::EMPTY_BODY_ALLOWED)?.into_request()
 }
 
 /// Query string pairs.

@@ -10,8 +10,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use keyward_core::{
-    ClientCredentials, Error, IssuedToken, Keyward, Revocation, SecretMethod, TokenRequest,
-    Validator,
+    ClientCredentials, Error, Introspection, IssuedToken, Keyward, Revocation, SecretMethod,
+    TokenRequest, Validator,
 };
 use zeroize::Zeroizing;
 
@@ -284,18 +284,7 @@ async fn issue(
     // A repeat of a request this worker answered moments ago, byte for byte, is
     // recognised before parsing (the core still checks that nothing it depends on
     // has changed).
-    let mut auth = req.headers().get_all(header::AUTHORIZATION);
-    let (first, second) = (auth.next(), auth.next());
-    let wire: Option<[&[u8]; 3]> = match (first, second) {
-        (Some(a), None) => Some([
-            a.as_bytes(),
-            req.headers()
-                .get(header::CONTENT_TYPE)
-                .map_or(&b""[..], |v| v.as_bytes()),
-            &body,
-        ]),
-        _ => None,
-    };
+    let wire = wire_form(req, &body);
     if let Some(answer) = wire.as_ref().and_then(|w| core.warm_token_for_wire(w)) {
         return Ok(answer);
     }
@@ -382,6 +371,15 @@ pub async fn introspect(
     core: web::Data<Keyward>,
 ) -> Result<HttpResponse, OAuthError> {
     let body = read_limited(&req, payload, TOKEN_BODY_LIMIT).await?;
+    // A repeat of a request this worker answered moments ago, byte for byte, is
+    // recognised before parsing (the core checks that nothing it rests on has changed).
+    let wire = wire_form(&req, &body);
+    if let Some(body) = wire
+        .as_ref()
+        .and_then(|w| core.warm_introspection_for_wire(w))
+    {
+        return Ok(introspection_answer(body));
+    }
     let form = Form::read(&req, &body)?;
     let credentials = client_credentials(&req, &form)?;
     let token = token_param(&form)?;
@@ -389,7 +387,11 @@ pub async fn introspect(
     let started = std::time::Instant::now();
     // A resource server introspecting a token it has seen, with a secret verified
     // before, is answered from memory on this worker.
-    let answer = match core.introspect_from_memory(&credentials, source, &token) {
+    let from_memory = match &wire {
+        Some(w) => core.introspect_from_wire(&credentials, source, &token, w, render_introspection),
+        None => core.introspect_from_memory(&credentials, source, &token),
+    };
+    let answer = match from_memory {
         Some(answer) => answer,
         None => {
             blocking(&core, move |k| {
@@ -400,11 +402,47 @@ pub async fn introspect(
         }
     };
     match answer {
-        Ok(found) => Ok(HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(IntrospectionResponse::from(&found))),
+        Ok(found) => Ok(introspection_answer(render_introspection(&found))),
         Err(e) => Err(refusal(&core, e, started).await),
     }
+}
+
+/// The JSON body of an introspection answer.
+fn render_introspection(found: &Introspection) -> Vec<u8> {
+    // Serialising plain strings and numbers cannot fail; `{"active": false}` would
+    // be the safe answer if it did.
+    serde_json::to_vec(&IntrospectionResponse::from(found))
+        .unwrap_or_else(|_| br#"{"active":false}"#.to_vec())
+}
+
+/// The `200` of `POST /oauth2/introspect`, with its JSON body.
+fn introspection_answer(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        ))
+        .body(body)
+}
+
+/// The wire form a warm answer at an OAuth endpoint is keyed on: the one
+/// `Authorization` header, the content type and the body, exactly as received (`None`
+/// with more than one `Authorization` header).
+fn wire_form<'r>(req: &'r HttpRequest, body: &'r [u8]) -> Option<[&'r [u8]; 3]> {
+    let mut auth = req.headers().get_all(header::AUTHORIZATION);
+    let authorization = match (auth.next(), auth.next()) {
+        (Some(a), None) => a.as_bytes(),
+        (None, _) => b"",
+        (Some(_), Some(_)) => return None,
+    };
+    Some([
+        authorization,
+        req.headers()
+            .get(header::CONTENT_TYPE)
+            .map_or(&b""[..], |v| v.as_bytes()),
+        body,
+    ])
 }
 
 /// `POST /oauth2/revoke` (RFC 7009): the token's own client revokes it; 200 whether

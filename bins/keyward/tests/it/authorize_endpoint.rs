@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use crate::harness::{
-    app_with_token, assert_allowed, assert_denied, assert_forbidden, assert_problem,
-    assert_unauthenticated, authorize, Server,
+    api_keys_path, app_with_token, assert_allowed, assert_denied, assert_forbidden, assert_problem,
+    assert_unauthenticated, authorize, create_api_key, key_text, list_api_keys, revoke, Server,
 };
 
 #[test]
@@ -142,4 +142,69 @@ fn authorize_reads_only_a_json_object_with_its_own_fields() {
         (200, &json!("orders:read")),
         "{body}"
     );
+}
+
+/// Each worker answers a byte-for-byte repeat of an allowed request from its own memory
+/// (the warm answer). Asked many times, so every worker has one, the answer still
+/// follows every change from the very next call: a role edit, deactivation,
+/// revocation of the token, deletion of an API key.
+#[test]
+fn a_repeated_authorize_follows_roles_status_and_revocation_at_once() {
+    const REPEATS: usize = 24;
+    let s = Server::start();
+    s.create_role("default", "orders-reader", &["orders:read"]);
+    let (app, token) = app_with_token(&s, "default", "reader", &["orders-reader"]);
+    let key = key_text(&create_api_key(&s, "default", &app, "warm key"));
+    let repeat = |credential: &str, status: u16, context: &str| {
+        for i in 0..REPEATS {
+            let r = authorize(&s, credential, "orders:read");
+            assert_eq!(r.status, status, "{context}, call {i}: {r:?}");
+            if status != 401 {
+                assert_eq!(r.body["allowed"], json!(status == 200), "{context}: {r:?}");
+            }
+        }
+    };
+    for credential in [&token, &key] {
+        repeat(credential, 200, "warm");
+        let r = authorize(&s, credential, "orders:read");
+        assert_eq!(
+            r.body,
+            json!({"allowed": true, "permission": "orders:read", "environment": "default"}),
+            "a warm answer is the answer"
+        );
+    }
+
+    // The role loses the permission: 403 from the next call on.
+    let role = "/api/v1/environments/default/roles/orders-reader";
+    let r = s
+        .bearer(&s.admin)
+        .put(role, &json!({"permissions": ["invoices:read"]}));
+    assert_eq!(r.status, 200, "{r:?}");
+    repeat(&token, 403, "token after the role edit");
+    repeat(&key, 403, "API key after the role edit");
+    let r = s
+        .bearer(&s.admin)
+        .put(role, &json!({"permissions": ["orders:read"]}));
+    assert_eq!(r.status, 200, "{r:?}");
+    repeat(&token, 200, "token after the role is restored");
+    repeat(&key, 200, "API key after the role is restored");
+
+    // Deactivation: 401 for both credentials from the next call on.
+    s.deactivate("default", &app);
+    repeat(&token, 401, "token after deactivation");
+    repeat(&key, 401, "API key after deactivation");
+    s.activate("default", &app);
+    repeat(&token, 200, "token after activation");
+    repeat(&key, 200, "API key after activation");
+
+    // The token revoked, the API key deleted: 401 from the next call on.
+    assert_eq!(revoke(&s, &app, &token).status(), 200);
+    repeat(&token, 401, "revoked token");
+    let keys = list_api_keys(&s, "default", &app);
+    let id = keys["items"][0]["id"].as_str().expect("id").to_owned();
+    let r = s
+        .bearer(&s.admin)
+        .delete(&format!("{}/{id}", api_keys_path("default", &app)));
+    assert_eq!(r.status, 204, "{r:?}");
+    repeat(&key, 401, "deleted API key");
 }

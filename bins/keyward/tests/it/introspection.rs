@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::harness::{
     assert_invalid_client, assert_oauth_error, basic, create_api_key, key_text, post_form,
-    post_form_as, App, Server,
+    post_form_as, rotate_secret, App, Server,
 };
 use crate::harness::{introspect, revoke};
 
@@ -165,4 +165,78 @@ fn callers_need_the_permission_and_see_only_their_environment() {
         .send()
         .unwrap();
     assert_oauth_error(res, 400, "invalid_request", "token in the query string");
+}
+
+/// Each worker answers a byte-for-byte repeat of an introspection request from its own
+/// memory (the warm answer). Asked many times, so every worker has one, the answer
+/// still follows every change from the very next call: the token's app deactivated,
+/// the resource server losing `tokens:introspect` or deactivated, its secret rotated
+/// away, the token revoked.
+#[test]
+fn a_repeated_introspection_follows_live_state_at_once() {
+    const REPEATS: usize = 24;
+    let s = Server::start();
+    let (rs, client, token) = setup(&s);
+    let repeat_n =
+        |n: usize, rs: &App, expect: &dyn Fn(u16, &serde_json::Value) -> bool, context: &str| {
+            for i in 0..n {
+                let res = post_form_as(&s, "/oauth2/introspect", rs, &[("token", &token)]);
+                let status = res.status().as_u16();
+                let body: serde_json::Value = res.json().expect("json");
+                assert!(
+                    expect(status, &body),
+                    "{context}, call {i}: {status} {body}"
+                );
+            }
+        };
+    let repeat = |rs: &App, expect: &dyn Fn(u16, &serde_json::Value) -> bool, context: &str| {
+        repeat_n(REPEATS, rs, expect, context)
+    };
+    let active = |status: u16, body: &serde_json::Value| {
+        status == 200 && body["active"] == json!(true) && body["scope"] == json!("orders:read")
+    };
+    let inactive =
+        |status: u16, body: &serde_json::Value| status == 200 && *body == json!({"active": false});
+    let refused = |status: u16, body: &serde_json::Value| {
+        status == 403 && body["error"] == json!("unauthorized_client")
+    };
+    let unknown_client = |status: u16, body: &serde_json::Value| {
+        status == 401 && body["error"] == json!("invalid_client")
+    };
+    repeat(&rs, &active, "warm");
+
+    s.deactivate("default", &client);
+    repeat(&rs, &inactive, "the token's app deactivated");
+    s.activate("default", &client);
+    repeat(&rs, &active, "the token's app active again");
+
+    s.set_roles("default", &rs, &[]);
+    repeat(
+        &rs,
+        &refused,
+        "the resource server without tokens:introspect",
+    );
+    s.set_roles("default", &rs, &["introspector"]);
+    repeat(&rs, &active, "the role given back");
+
+    s.deactivate("default", &rs);
+    repeat(&rs, &unknown_client, "the resource server deactivated");
+    s.activate("default", &rs);
+    repeat(&rs, &active, "the resource server active again");
+
+    // Its secret rotated with no grace period: the old one is refused at once (a few
+    // times only: ten failures in a row would throttle the client ID).
+    let rotated = rotate_secret(&s, "default", &rs, Some(0));
+    repeat_n(5, &rs, &unknown_client, "the old secret after rotation");
+    let rs = App {
+        client_secret: rotated["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned(),
+        ..rs
+    };
+    repeat(&rs, &active, "the new secret");
+
+    assert_eq!(revoke(&s, &client, &token).status(), 200);
+    repeat(&rs, &inactive, "the token revoked");
 }

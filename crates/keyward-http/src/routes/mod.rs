@@ -15,13 +15,13 @@ use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
-use keyward_core::{Error, Keyward, Target};
+use keyward_core::{Error, Keyward, Target, Validator};
 use keyward_domain::{EnvironmentSlug, Page, Permission};
 use serde::Serialize;
 
-use crate::body::read_json;
+use crate::body::{parse_json, EarlyBody, JSON_LIMIT};
 use crate::error::ApiError;
-use crate::extract::Authenticated;
+use crate::extract::{bearer_value, single_authorization, Authenticated};
 use crate::wire::authorize::{AuthorizeRequest, AuthorizeResponse};
 use crate::wire::PageBody;
 
@@ -291,12 +291,23 @@ impl HttpServiceFactory for Endpoint {
         (status = 403, description = "Not allowed: the problem carries `\"allowed\": false`", body = crate::wire::ProblemBody, content_type = "application/problem+json"),
     )
 ))]
-async fn authorize(
-    auth: Authenticated,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let request: AuthorizeRequest = read_json(&req, payload).await?;
+async fn authorize(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    // The body usually arrives with the head. A repeat of a request this worker allowed
+    // moments ago, byte for byte, is answered before anything is parsed: the core
+    // checks that the credential's status, roles, revocation and expiry still hold.
+    let body = EarlyBody::start(&req, payload, JSON_LIMIT).await;
+    let validator = req.app_data::<web::Data<Validator>>().cloned();
+    let was_ready = body.ready().is_some();
+    if let (Some(validator), Some(wire)) = (&validator, authorize_wire(&req, body.ready())) {
+        if let Some(answer) = validator.warm_answer(&wire) {
+            return Ok(authorize_answer(answer));
+        }
+    }
+    // The full way, in the documented order: the credential (401), then the body
+    // (413, 408, 415, 400, 422), then the decision (403).
+    let auth = Authenticated::extract(&req).await?;
+    let body = body.finish().await?;
+    let request: AuthorizeRequest = parse_json(&req, &body)?;
     let mut errors = Vec::new();
     let permission = Permission::parse(&request.permission)
         .map_err(|e| errors.push(("permission".to_owned(), e.message)))
@@ -314,15 +325,49 @@ async fn authorize(
     };
     let caller_environment = auth.0.environment().map(|e| e.as_str().to_owned());
     match auth.0.authorize(&permission, &target) {
-        Ok(()) => Ok(HttpResponse::Ok().json(AuthorizeResponse {
-            allowed: true,
-            permission: permission.to_string(),
-            environment: caller_environment,
-        })),
+        Ok(()) => {
+            let answer = serde_json::to_vec(&AuthorizeResponse {
+                allowed: true,
+                permission: permission.to_string(),
+                environment: caller_environment,
+            })
+            .map_err(|e| ApiError::from(Error::Internal(format!("authorize answer: {e}"))))?;
+            // Kept only while the credential's warm principal on this thread is.
+            // (A body that had to be waited for is not: its repeat would miss anyway.)
+            let credential = single_authorization(&req).and_then(|v| bearer_value(v).ok());
+            let wire = authorize_wire(&req, was_ready.then_some(&body[..]));
+            if let (Some(validator), Some(wire), Some(credential)) = (&validator, wire, credential)
+            {
+                validator.remember_warm_answer(credential, &wire, &answer);
+            }
+            Ok(authorize_answer(answer))
+        }
         Err(e) => Err(ApiError::from(e)
             .with("allowed", serde_json::Value::Bool(false))
             .missing_scope(permission.to_string())),
     }
+}
+
+/// The wire form a warm authorize answer is keyed on: the one `Authorization` header,
+/// the content type and the body (when it came with the head).
+fn authorize_wire<'r>(req: &'r HttpRequest, body: Option<&'r [u8]>) -> Option<[&'r [u8]; 3]> {
+    Some([
+        single_authorization(req)?.as_bytes(),
+        req.headers()
+            .get(header::CONTENT_TYPE)
+            .map_or(&b""[..], |v| v.as_bytes()),
+        body?,
+    ])
+}
+
+/// The `200` of `POST /api/v1/authorize`, with its JSON body.
+fn authorize_answer(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .body(body)
 }
 
 /// Registers the management API under `/api/v1`.
