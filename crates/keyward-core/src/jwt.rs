@@ -15,7 +15,7 @@ use crate::keys::{KeyError, KeyRing};
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The JOSE `typ` of an access token (RFC 9068 §2.1).
-const TOKEN_TYPE: &str = "at+jwt";
+pub(crate) const TOKEN_TYPE: &str = "at+jwt";
 
 /// The claims of a Keyward access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +91,9 @@ impl KeyRing {
         let signer = self
             .signer_at(claims.iat)
             .ok_or_else(|| KeyError::NoSigningKey("this key ring only verifies".into()))?;
+        if let Some(es256) = &signer.es256 {
+            return es256.sign_compact(&payload);
+        }
         let mut header = JwsHeader::new();
         header.set_token_type(TOKEN_TYPE);
         header.set_key_id(signer.kid.as_str());
@@ -203,6 +206,11 @@ mod tests {
             assert!(ring.knows(&record.kid));
             let mut c = claims();
             c.scope_restricted = true;
+            // ES256 signs through OpenSSL's ECDSA directly: this checks that path too.
+            assert_eq!(
+                ring.signer_at(c.iat).map(|s| s.es256.is_some()),
+                Some(alg == Algorithm::Es256)
+            );
             let token = ring.sign(&c).unwrap_or_else(|e| panic!("sign {alg}: {e}"));
             let header = untrusted_header(&token).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(header.get("typ"), Some(&Value::from("at+jwt")));

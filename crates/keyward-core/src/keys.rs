@@ -243,6 +243,56 @@ pub(crate) struct Signer {
     pub(crate) signer: Box<dyn JwsSigner>,
     pub(crate) kid: String,
     pub(crate) alg: Algorithm,
+    /// For ES256: the same key, signing without josekit's per-signature setup.
+    pub(crate) es256: Option<Es256>,
+}
+
+/// An ES256 signing key used through OpenSSL's ECDSA directly, with its JWS header
+/// encoded once. josekit's ES256 signer sets up an OpenSSL 3 signing context for every
+/// signature (an algorithm fetch from the provider, under process-wide locks), which
+/// cost as much as the signature itself (PERFORMANCE.md, fourth pass).
+#[derive(Clone)]
+pub(crate) struct Es256 {
+    key: openssl::ec::EcKey<openssl::pkey::Private>,
+    /// base64url of `{"alg":"ES256","kid":…,"typ":…}`.
+    header: String,
+}
+
+impl Es256 {
+    /// The key of a private P-256 JWK, with the header of tokens of type `typ`
+    /// signed under `kid`.
+    fn new(private: &Jwk, kid: &str, typ: &str) -> Result<Self, KeyError> {
+        let pair = josekit::jwk::alg::ec::EcKeyPair::from_jwk(private).map_err(jose)?;
+        let key =
+            openssl::ec::EcKey::private_key_from_der(&pair.to_raw_private_key()).map_err(jose)?;
+        key.check_key().map_err(jose)?;
+        let header = serde_json::json!({"alg": "ES256", "kid": kid, "typ": typ});
+        Ok(Self {
+            key,
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
+        })
+    }
+
+    /// The JWS signature of `input` (`r || s`, 32 bytes each, as RFC 7518 §3.4 asks).
+    fn signature(&self, input: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let digest = openssl::sha::sha256(input);
+        let sig = openssl::ecdsa::EcdsaSig::sign(&digest, &self.key).map_err(jose)?;
+        let mut out = sig.r().to_vec_padded(32).map_err(jose)?;
+        out.extend_from_slice(&sig.s().to_vec_padded(32).map_err(jose)?);
+        Ok(out)
+    }
+
+    /// The compact JWS of `payload` under this key's header.
+    pub(crate) fn sign_compact(&self, payload: &[u8]) -> Result<String, KeyError> {
+        let mut jws = String::with_capacity(self.header.len() + payload.len() * 4 / 3 + 100);
+        jws.push_str(&self.header);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut jws);
+        let signature = self.signature(jws.as_bytes())?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+        Ok(jws)
+    }
 }
 
 impl fmt::Debug for KeyRing {
@@ -339,6 +389,7 @@ impl KeyRing {
             signer: newest.signer.box_clone(),
             kid: newest.kid.clone(),
             alg: newest.alg,
+            es256: newest.es256.clone(),
         });
         Ok(ring)
     }
@@ -355,11 +406,19 @@ impl KeyRing {
         let signer = signing_alg.signer(&private)?;
         // The private key must match the published public key.
         let probe = b"keyward signing key check";
-        let signature = signer.sign(probe).map_err(jose)?;
-        let matches = self
-            .verifiers
-            .get(&record.kid)
-            .is_some_and(|k| k.verifier.verify(probe, &signature).is_ok());
+        let es256 = match signing_alg {
+            Algorithm::Es256 => Some(Es256::new(&private, &record.kid, crate::jwt::TOKEN_TYPE)?),
+            _ => None,
+        };
+        let mut signatures = vec![signer.sign(probe).map_err(jose)?];
+        if let Some(fast) = &es256 {
+            signatures.push(fast.signature(probe)?);
+        }
+        let matches = self.verifiers.get(&record.kid).is_some_and(|k| {
+            signatures
+                .iter()
+                .all(|signature| k.verifier.verify(probe, signature).is_ok())
+        });
         if !matches {
             return Err(KeyError::Jose(format!(
                 "the private key of kid {} does not match its public key",
@@ -370,6 +429,7 @@ impl KeyRing {
             signer,
             kid: record.kid.clone(),
             alg: signing_alg,
+            es256,
         })
     }
 
