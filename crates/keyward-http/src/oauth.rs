@@ -222,10 +222,14 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, O
 
 /// `200` to a token request (RFC 6749 §5.1), never cached.
 fn token_response(t: IssuedToken) -> HttpResponse {
+    use header::HeaderValue;
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
         .body(
             TokenResponse {
                 access_token: &t.access_token,
@@ -418,7 +422,10 @@ fn render_introspection(found: &Introspection) -> Vec<u8> {
 /// The `200` of `POST /oauth2/introspect`, with its JSON body.
 fn introspection_answer(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        ))
         .insert_header((
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/json"),
