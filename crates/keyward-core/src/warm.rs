@@ -935,4 +935,60 @@ mod tests {
         v.remember_warm_answer("kw_other", &stranger, b"allowed");
         assert_eq!(v.warm_answer(&stranger), None);
     }
+
+    #[test]
+    fn a_warm_introspection_ends_with_the_token_and_the_callers_trust() {
+        let (t, _, _, token) = warm_principal_token();
+        let (rs, rs_secret) = t.app("resource server", &["tokens:introspect"]);
+        let caller = request(&rs, &rs_secret, None).client;
+        let wire = [b"Basic x".as_slice(), b"form".as_slice(), token.as_bytes()];
+        let render = |i: &crate::Introspection| format!("{i:?}").into_bytes();
+        // The caller's secret is verified once (argon2, the shared path).
+        let client = t.core.authenticate_client(&caller, None).unwrap();
+        let shared = t.core.introspect(&client, &token).unwrap();
+        assert!(matches!(shared, crate::Introspection::Active(_)));
+        assert_eq!(t.core.warm_introspection_for_wire(&wire), None);
+        let answer = t
+            .core
+            .introspect_from_wire(&caller, None, &token, &wire, render)
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, shared);
+        assert_eq!(
+            t.core.warm_introspection_for_wire(&wire),
+            Some(render(&shared)),
+            "an active answer is remembered as its rendered body"
+        );
+        // The verified secret's trust ends before the token does: so does the answer.
+        t.clock
+            .advance(Duration::seconds(crate::issue::VERIFIED_SECRET_TTL_SECS));
+        assert_eq!(t.core.warm_introspection_for_wire(&wire), None);
+        // An inactive answer is never remembered.
+        let other = [
+            b"Basic x".as_slice(),
+            b"form".as_slice(),
+            b"garbage".as_slice(),
+        ];
+        let client = t.core.authenticate_client(&caller, None).unwrap();
+        assert_eq!(
+            t.core.introspect(&client, "garbage").unwrap(),
+            crate::Introspection::Inactive
+        );
+        let inactive = t
+            .core
+            .introspect_from_wire(&caller, None, "garbage", &other, render)
+            .unwrap()
+            .unwrap();
+        assert_eq!(inactive, crate::Introspection::Inactive);
+        assert_eq!(t.core.warm_introspection_for_wire(&other), None);
+        // Past the token's expiry, nothing is answered from memory.
+        t.clock
+            .advance(Duration::seconds(CoreConfig::default().token_lifetime_secs));
+        let client = t.core.authenticate_client(&caller, None).unwrap();
+        assert_eq!(
+            t.core.introspect(&client, &token).unwrap(),
+            crate::Introspection::Inactive
+        );
+        assert_eq!(t.core.warm_introspection_for_wire(&wire), None);
+    }
 }
